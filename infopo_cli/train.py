@@ -33,37 +33,13 @@ from infopo_cli.config import validate
 from infopo_cli.errors import ConfigError
 from infopo_cli.evaluate import run_eval
 from infopo_cli.infogain import information_gain
+from infopo_cli.infogain_fast import logprobs_and_information_gain
 from infopo_cli.logging import RunLogger, read_jsonl
 from infopo_cli.plots import plot_training
 from infopo_cli.rollout import rollout
 from infopo_cli.sweep import sweep_group
 from infopo_cli.trainer import PolicyTrainer
 from infopo_cli.trajectory import Batch
-
-
-def score_information_gain(
-    impl: str,
-    model,
-    batch: Batch,
-    placeholder_ids,
-    old_logprobs,
-    token_budget: int,
-    autocast: bool = False,
-):
-    """IG_t per turn with the configured scorer (``naive`` or ``fast``). The fast scorer reuses
-    ``old_logprobs`` as its factual term, so it must run under the same autocast as that pass."""
-    if impl == "fast":
-        from infopo_cli.infogain_fast import information_gain_fast
-
-        return information_gain_fast(
-            model,
-            batch.trajectories,
-            placeholder_ids,
-            old_logprobs,
-            token_budget=token_budget,
-            autocast=autocast,
-        )
-    return information_gain(model, batch.trajectories, placeholder_ids, token_budget=token_budget)
 
 
 def rollout_records(batch: Batch, adv: torch.Tensor, chat) -> list[dict]:
@@ -229,25 +205,36 @@ def train_main(cfg: DictConfig, run_dir: Path) -> dict:
                 )
                 continue
             tensors = kept.tensors(pad_id=tok.pad_token_id)
-            t0 = time.time()
-            old_lp = trainer.logprobs(tensors)  # [N, L]
-            t_oldlp = time.time() - t0
-            t0 = time.time()
             scored = fcfg.mode != "none"  # plain GRPO does not need the counterfactual
-            if scored:
-                ig = score_information_gain(
-                    icfg.impl,
+            t0 = time.time()
+            if scored and icfg.impl == "fast":
+                # One prefix pass gives the PPO ratio's old log-probs and IG's factual term; the
+                # counterfactuals reuse its cached keys/values (infogain_fast.py).
+                old_lp, ig = logprobs_and_information_gain(
                     model,
-                    kept,
+                    kept.trajectories,
                     placeholder_ids,
-                    old_lp,
-                    icfg.token_budget,
+                    token_budget=icfg.token_budget,
                     autocast=tcfg.autocast == "bf16",
+                    action_tokens_only=True,
+                )  # [N, L], N x turns
+                t_oldlp, t_ig = 0.0, time.time() - t0
+            else:
+                old_lp = trainer.logprobs(tensors)  # [N, L]
+                t_oldlp = time.time() - t0
+                t0 = time.time()
+                ig = (
+                    information_gain(
+                        model, kept.trajectories, placeholder_ids, token_budget=icfg.token_budget
+                    )
+                    if scored
+                    else None
                 )
+                t_ig = time.time() - t0
+            if scored:
                 for tr, g in zip(kept.trajectories, ig):
                     tr.info_gain = g
                 tensors["intrinsic"] = kept.intrinsic()  # only this field depends on IG
-            t_ig = time.time() - t0
             beta = decayed_beta(fcfg.beta, fcfg.decay, (step - 1) * tcfg.prompts_per_step / n_train)
             adv, fstats = fuse_advantages_with_stats(
                 tensors["outcomes"],
@@ -287,7 +274,7 @@ def train_main(cfg: DictConfig, run_dir: Path) -> dict:
                     "infogain/scored_turns": len(ig_vals),
                     **fstats,
                     "time/rollout_s": t_rollout,
-                    "time/old_logprob_s": t_oldlp,
+                    "time/old_logprob_s": t_oldlp,  # 0 when the fast scorer produced them
                     "time/infogain_s": t_ig,
                     "time/update_s": t_update,
                     "time/step_s": time.time() - t_step,

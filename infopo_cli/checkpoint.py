@@ -1,5 +1,9 @@
 """Checkpoints: model (Hugging Face format), tokenizer, optimizer, RNG states, step, data position.
 
+The model is always the plain full Hugging Face folder (a LoRA run: the PEFT adapter folder, with
+``adapter_config.json`` naming the base model) and the optimizer state is full and unsharded, so a
+checkpoint written by any number of ranks resumes on any other. Only rank 0 writes.
+
 Each checkpoint is written into a hidden temp folder and renamed into place, so a run killed while
 saving never leaves a half-written ``step_N`` that resume would load.
 """
@@ -33,14 +37,25 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(
-    run_dir: Path, step: int, model, tokenizer, trainer_state: dict, meta: dict, keep: int = 2
+    run_dir: Path,
+    step: int,
+    model,
+    tokenizer,
+    trainer_state: dict,
+    meta: dict,
+    keep: int = 2,
+    model_state: dict | None = None,
 ) -> Path:
+    """``model_state``: the full state dict to write when the model's own is sharded (FSDP2)."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{step:04d}"
     tmp = root / f".tmp-{PREFIX}{step:04d}"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    if model_state is None:
+        model.save_pretrained(tmp)
+    else:
+        model.save_pretrained(tmp, state_dict=model_state)
     tokenizer.save_pretrained(tmp)
     torch.save({**trainer_state, "rng": rng_state()}, tmp / "trainer.pt")
     (tmp / "state.json").write_text(json.dumps({"step": step, **meta}, indent=1))

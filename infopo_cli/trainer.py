@@ -1,7 +1,11 @@
 """The policy side of a step: log-probs of a batch and the PPO-clip update (METHOD.md section 3).
 
 Micro-batches rows under a token budget and accumulates gradients so that the loss is one token-mean
-over every agent token of the batch, whatever the micro-batching.
+over every agent token of the batch, whatever the micro-batching. Under several ranks
+(``infopo_cli.distributed``) the batch is the global one: the token count is summed over ranks, every
+rank runs the same number of micro-batches (a rank with fewer adds zero-weight ones, because DDP and
+FSDP2 synchronise inside backward), and losses are multiplied by the world size to undo the
+gradient averaging of DDP/FSDP2.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections import defaultdict
 import torch
 
 from infopo_cli.config import TrainerConfig
+from infopo_cli.distributed import World, grad_sync, load_optimizer_state, optimizer_state, unwrap
 from infopo_cli.logprobs import entropy_from_logits, gather_logprobs, position_ids_from_mask
 from infopo_cli.losses import entropy_bonus, kl_k3, masked_mean, ppo_clip_loss
 
@@ -30,10 +35,15 @@ def micro_batches(lengths: list[int], token_budget: int) -> list[list[int]]:
 
 
 class PolicyTrainer:
-    def __init__(self, model, cfg: TrainerConfig, ref_model=None):
+    """``model`` is what the update runs through (a DDP/FSDP2 wrapper under several ranks); log-probs
+    without gradients run on the unwrapped module, which issues no collectives under DDP."""
+
+    def __init__(self, model, cfg: TrainerConfig, ref_model=None, world: World | None = None):
         self.model = model
+        self.module = unwrap(model)
         self.cfg = cfg
         self.ref_model = ref_model
+        self.world = world or World()
         self.device = next(model.parameters()).device
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -67,7 +77,7 @@ class PolicyTrainer:
     @torch.no_grad()
     def logprobs(self, tensors: dict[str, torch.Tensor], model=None) -> torch.Tensor:
         """[N, L] log-probs of the batch under ``model`` (default: the policy), on CPU."""
-        model = model or self.model
+        model = model or self.module
         lengths = tensors["attention_mask"].sum(-1).tolist()
         out = torch.zeros(tensors["input_ids"].shape, dtype=torch.float32)
         for rows in micro_batches(lengths, self.cfg.micro_batch_tokens):
@@ -89,47 +99,84 @@ class PolicyTrainer:
         )
         if ref_lp is not None:
             tensors["ref_logprobs"] = ref_lp
-        total = float(tensors["action_mask"].sum())
+        world = self.world
+        total = world.sum(float(tensors["action_mask"].sum()))  # agent tokens of the global batch
         lengths = tensors["attention_mask"].sum(-1).tolist()
+        batches = micro_batches(lengths, cfg.micro_batch_tokens)
+        n_micro = world.max(len(batches))  # backward synchronises: every rank runs as many
+        scale = float(
+            world.size
+        )  # DDP/FSDP2 average gradients over ranks; the loss is a global sum
         sums: dict[str, float] = defaultdict(float)
         self.model.train()
         for _ in range(cfg.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
-            for rows in micro_batches(lengths, cfg.micro_batch_tokens):
-                mb = self._rows(tensors, rows)
-                mask = mb["action_mask"]
-                share = float(mask.sum()) / max(total, 1.0)
-                lp, ent = self._forward(self.model, mb, with_entropy=cfg.entropy_coef > 0)
-                pg, m = ppo_clip_loss(
-                    lp,
-                    mb["old_logprobs"],
-                    mb["advantages"],
-                    mask,
-                    clip_low=cfg.clip_low,
-                    clip_high=cfg.clip_high,
-                    dual_clip=cfg.dual_clip,
-                    num_tokens=total,
-                )
-                loss = pg
-                if ent is not None:
-                    ent_mean = entropy_bonus(ent, mask, num_tokens=total)
-                    loss = loss - cfg.entropy_coef * ent_mean
-                    sums["loss/entropy"] += ent_mean.item()
-                if ref_lp is not None:
-                    kl = masked_mean(kl_k3(lp, mb["ref_logprobs"]), mask, num_tokens=total)
-                    loss = loss + cfg.kl_coef * kl
-                    sums["loss/kl_ref"] += kl.item()
-                loss.backward()
-                sums["loss/policy"] += m["loss/policy"]  # already scaled by the global token count
-                for k in ("loss/clip_frac", "loss/dual_clip_frac", "loss/approx_kl"):
-                    sums[k] += m[k] * share
+            for j in range(n_micro):
+                with grad_sync(self.model, sync=j == n_micro - 1):
+                    if j >= len(batches):
+                        self._idle_micro_batch(tensors, scale)
+                        continue
+                    mb = self._rows(tensors, batches[j])
+                    self._micro_step(mb, total, scale, ref_lp is not None, sums)
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            if hasattr(grad_norm, "full_tensor"):  # FSDP2: a DTensor
+                grad_norm = grad_norm.full_tensor()
             self.optimizer.step()
             sums["train/grad_norm"] += float(grad_norm)
         return {k: v / cfg.ppo_epochs for k, v in sums.items()}
 
+    def _micro_step(
+        self,
+        mb: dict[str, torch.Tensor],
+        total: float,
+        scale: float,
+        with_ref: bool,
+        sums: dict[str, float],
+    ) -> None:
+        """Forward and backward of one micro-batch; its loss is its share of the global token-mean."""
+        cfg = self.cfg
+        ref_lp = mb["ref_logprobs"] if with_ref else None
+        mask = mb["action_mask"]
+        share = float(mask.sum()) / max(total, 1.0)
+        lp, ent = self._forward(self.model, mb, with_entropy=cfg.entropy_coef > 0)
+        pg, m = ppo_clip_loss(
+            lp,
+            mb["old_logprobs"],
+            mb["advantages"],
+            mask,
+            clip_low=cfg.clip_low,
+            clip_high=cfg.clip_high,
+            dual_clip=cfg.dual_clip,
+            num_tokens=total,
+        )
+        loss = pg
+        if ent is not None:
+            ent_mean = entropy_bonus(ent, mask, num_tokens=total)
+            loss = loss - cfg.entropy_coef * ent_mean
+            sums["loss/entropy"] += ent_mean.item()
+        if ref_lp is not None:
+            kl = masked_mean(kl_k3(lp, ref_lp), mask, num_tokens=total)
+            loss = loss + cfg.kl_coef * kl
+            sums["loss/kl_ref"] += kl.item()
+        (loss * scale if scale != 1.0 else loss).backward()
+        sums["loss/policy"] += m["loss/policy"]  # already scaled by the global token count
+        for k in ("loss/clip_frac", "loss/dual_clip_frac", "loss/approx_kl"):
+            sums[k] += m[k] * share
+
+    def _idle_micro_batch(self, tensors: dict[str, torch.Tensor], scale: float) -> None:
+        """A zero-weight forward and backward for a rank with fewer micro-batches than the others:
+        it joins the gradient synchronisation and adds exactly nothing to the gradients."""
+        if tensors["input_ids"].shape[0]:
+            mb = self._rows(tensors, [0])
+        else:  # every trajectory of this rank was excluded
+            one = torch.ones((1, 2), dtype=torch.long, device=self.device)
+            mb = {"input_ids": one, "attention_mask": one}
+        lp, _ = self._forward(self.model, mb, with_entropy=False)
+        (lp.sum() * 0.0 * scale).backward()
+
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict()}
+        """Full, unsharded, index-keyed optimizer state: loadable at any strategy and world size."""
+        return {"optimizer": optimizer_state(self.model, self.optimizer)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.model, self.optimizer, state["optimizer"])

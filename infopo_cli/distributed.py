@@ -1,0 +1,353 @@
+"""Several trainer processes (``trainer.strategy=ddp|fsdp2`` under ``torchrun``): the process group,
+model wrapping, the few collectives a step needs, and rank-0-only output.
+
+Why it is shaped this way:
+
+- Rollouts, old log-probs and information-gain scoring run on the *unwrapped* module (DDP) or with
+  the FSDP2 parameters gathered once for the whole phase (``gathered``), so those forward passes
+  issue no collectives and ranks may make different numbers of them (their trajectories differ in
+  length and turn count). The only collectives of a step are: the global agent-token count, the
+  micro-batch count (max over ranks), gradient synchronisation in the update, and the gathering of
+  metrics, rollout records and evaluation results.
+- Each rank's loss is ``sum over its agent tokens / global agent-token count``. DDP and FSDP2 average
+  gradients over ranks, so every micro-batch loss is multiplied by the world size: the synchronised
+  gradient is then exactly the gradient of the token-mean over the global batch.
+- Rollout groups are generated one group at a time under a torch RNG seeded from
+  ``(seed, step, global prompt index)`` (``group_seed``), so the trajectories do not depend on which
+  rank plays a group nor on what else is generated alongside: a 2-rank run and a 1-rank run sample
+  the same trajectories.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+
+from infopo_cli.errors import ConfigError
+
+STRATEGIES = ("single", "ddp", "fsdp2")
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the trainer ranks (a world of 1 for ``single``)."""
+
+    strategy: str = "single"
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """True when a process group is up (several ranks, or ``torchrun --nproc_per_node=1``)."""
+        return dist.is_available() and dist.is_initialized()
+
+    @property
+    def group_seeded(self) -> bool:
+        """Rollouts are seeded per group whenever a parallel strategy was asked for, so that a run
+        reproduces across world sizes (including the world-of-1 fallback)."""
+        return self.strategy != "single"
+
+    # ---- collectives (identity in a world of 1) ---------------------------------------------------
+    def sum(self, value: float) -> float:
+        if not self.distributed:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=self.comm_device)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return float(t.item())
+
+    def max(self, value: int) -> int:
+        if not self.distributed:
+            return value
+        t = torch.tensor([value], dtype=torch.int64, device=self.comm_device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return int(t.item())
+
+    def gather(self, obj) -> list:
+        """``obj`` of every rank, in rank order (on every rank)."""
+        if not self.distributed:
+            return [obj]
+        out: list = [None] * self.size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def broadcast(self, obj):
+        """Rank 0's ``obj`` on every rank."""
+        if not self.distributed:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    @property
+    def comm_device(self) -> torch.device:
+        if self.distributed and dist.get_backend() == "nccl":
+            return torch.device("cuda", self.local_rank)
+        return torch.device("cpu")
+
+
+def init_world(strategy: str, device: str, note=print) -> World:
+    """Join the ``torchrun`` process group for ``ddp``/``fsdp2`` (gloo on CPU, NCCL on CUDA).
+
+    Without torchrun's environment (``WORLD_SIZE`` unset) a parallel strategy runs as a world of 1:
+    no process group, no wrapping, but the same per-group rollout seeding, so its result equals a
+    multi-rank run's. ``note`` reports that fallback.
+    """
+    if strategy not in STRATEGIES:
+        raise ConfigError(
+            f"trainer.strategy={strategy!r} is not valid; accepted: {', '.join(STRATEGIES)}"
+        )
+    if strategy == "single":
+        return World()
+    if "WORLD_SIZE" not in os.environ:
+        note(
+            f"trainer.strategy={strategy} without torchrun (WORLD_SIZE unset): running as a world of "
+            "1 with per-group rollout seeding; launch with `torchrun --nproc_per_node=N -m "
+            "infopo_cli.cli train ...` for several ranks"
+        )
+        return World(strategy=strategy)
+    rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    use_cuda = device != "cpu" and torch.cuda.is_available()
+    if not dist.is_initialized():
+        if use_cuda:
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group(
+            backend="nccl" if use_cuda else "gloo", timeout=timedelta(minutes=60)
+        )
+    return World(strategy=strategy, rank=rank, size=size, local_rank=local_rank)
+
+
+def shutdown(world: World) -> None:
+    if world.distributed:
+        dist.destroy_process_group()
+
+
+def rank_device(world: World, device: str) -> str:
+    """Each rank on its own GPU (``cuda:LOCAL_RANK``) under torchrun; anything else unchanged."""
+    if world.size > 1 and device in ("auto", "cuda") and torch.cuda.is_available():
+        return f"cuda:{world.local_rank}"
+    return device
+
+
+def shard(items: list, world: World) -> tuple[int, list]:
+    """(offset, rank's contiguous slice) of a list whose length the world size divides."""
+    n = len(items) // world.size
+    return world.rank * n, items[world.rank * n : (world.rank + 1) * n]
+
+
+def group_seed(seed: int, step: int, index: int) -> int:
+    """A 63-bit seed for prompt ``index`` (global, within the step) of ``step``: the same on any rank."""
+    digest = hashlib.sha256(f"infopo-rollout:{seed}:{step}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block under a torch RNG (CPU and every CUDA device) seeded with ``seed``, then give
+    the caller's RNG state back untouched."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+# ---- model wrapping ---------------------------------------------------------------------------
+
+
+def wrap(model, world: World):
+    """The module the update runs through: DDP, FSDP2 (``fully_shard`` per decoder layer, then the
+    root) or the model itself in a world of 1."""
+    if not world.distributed:
+        return model
+    if world.strategy == "ddp":
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [world.local_rank] if world.comm_device.type == "cuda" else None
+        # No buffers to keep in step (no batch norm); broadcasting them would add a collective to
+        # every forward pass.
+        return DDP(model, device_ids=ids, broadcast_buffers=False)
+    from torch.distributed.fsdp import fully_shard
+
+    for layer in decoder_layers(model):
+        fully_shard(layer)
+    fully_shard(model)
+    return model
+
+
+def decoder_layers(model) -> list[torch.nn.Module]:
+    """The transformer blocks (the ``ModuleList`` named ``layers`` or ``h``) of an HF causal LM,
+    plain or inside a PEFT wrapper."""
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.ModuleList) and name.split(".")[-1] in ("layers", "h"):
+            return list(mod)
+    raise ConfigError(
+        "trainer.strategy=fsdp2 found no decoder layer list (model.layers or transformer.h); "
+        "accepted: a Llama/Qwen/GPT-style causal LM, or trainer.strategy=ddp"
+    )
+
+
+def unwrap(model):
+    """The plain (or PEFT) model under a DDP wrapper; an FSDP2 model is its own module."""
+    return model.module if hasattr(model, "module") and hasattr(model, "no_sync") else model
+
+
+def is_fsdp(model) -> bool:
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+@contextlib.contextmanager
+def gathered(model) -> Iterator[None]:
+    """FSDP2: all-gather every shard once and keep the full parameters for the whole block, so the
+    forward passes inside (generation, scoring) issue no collectives; reshard afterwards. A no-op
+    for anything else. Every rank must enter and leave it together."""
+    if not is_fsdp(model):
+        yield
+        return
+    from torch.distributed.fsdp import FSDPModule
+
+    mods = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    for m in mods:
+        m.set_reshard_after_forward(False, recurse=False)
+        m.unshard()
+    try:
+        yield
+    finally:
+        for m in mods:
+            m.reshard()
+            m.set_reshard_after_forward(True, recurse=False)
+
+
+@contextlib.contextmanager
+def grad_sync(model, sync: bool) -> Iterator[None]:
+    """Skip the gradient all-reduce / reduce-scatter on all but the last micro-batch."""
+    if hasattr(model, "no_sync") and not sync:
+        with model.no_sync():
+            yield
+        return
+    if is_fsdp(model):
+        model.set_requires_gradient_sync(sync)
+    yield
+
+
+# ---- checkpoint state --------------------------------------------------------------------------
+
+
+def full_model_state(model) -> dict[str, torch.Tensor] | None:
+    """FSDP2: the full, unsharded state dict on CPU (rank 0; other ranks get an empty dict). Every
+    rank must call it. None for other strategies (the plain model saves itself)."""
+    if not is_fsdp(model):
+        return None
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(
+        model, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+    )
+
+
+def trainable_names(model) -> list[str]:
+    """Names of the parameters the optimizer holds, in its order."""
+    return [n for n, p in unwrap(model).named_parameters() if p.requires_grad]
+
+
+def optimizer_state(model, optimizer) -> dict:
+    """The optimizer state in ``torch.optim``'s own index-keyed form, full and unsharded, so a run
+    of any strategy and world size can load it. Every rank must call it under FSDP2."""
+    if not is_fsdp(model):
+        return optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    full = get_optimizer_state_dict(
+        model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
+    )
+    index = {n: i for i, n in enumerate(trainable_names(model))}
+    return {
+        "state": {index[n]: s for n, s in full.get("state", {}).items()},
+        "param_groups": [
+            {**g, "params": [index[n] for n in g["params"]]} for g in full.get("param_groups", [])
+        ],
+    }
+
+
+def load_optimizer_state(model, optimizer, state: dict) -> None:
+    """Load an index-keyed full optimizer state (as ``optimizer_state`` writes) into any strategy."""
+    if not is_fsdp(model):
+        optimizer.load_state_dict(state)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    names = trainable_names(model)
+    by_name = {
+        "state": {names[i]: s for i, s in state["state"].items()},
+        "param_groups": [
+            {**g, "params": [names[i] for i in g["params"]]} for g in state["param_groups"]
+        ],
+    }
+    set_optimizer_state_dict(
+        model, optimizer, by_name, options=StateDictOptions(full_state_dict=True)
+    )
+
+
+# ---- metrics -------------------------------------------------------------------------------------
+
+# Already divided by the global token count (or counts): the global value is the sum over ranks.
+SUMMED = ("loss/", "simulator/", "rollout/action_tokens", "infogain/scored_turns")
+
+
+def reduce_metrics(per_rank: list[tuple[dict, int]]) -> dict[str, float]:
+    """One metrics row from every rank's (metrics, kept trajectories): sums for counts and for
+    losses already scaled by the global token count, the maximum for timings, the mean weighted by
+    kept trajectories for per-trajectory rates, the plain mean for the rest (fusion statistics are
+    means over groups, and every rank holds the same number of groups)."""
+    if len(per_rank) == 1:
+        return dict(per_rank[0][0])
+    keys = list(dict.fromkeys(k for m, _ in per_rank for k in m))
+    total_kept = sum(n for _, n in per_rank)
+    out: dict[str, float] = {}
+    for k in keys:
+        vals = [(m[k], n) for m, n in per_rank if k in m]
+        if k.startswith(SUMMED):
+            out[k] = sum(v for v, _ in vals)
+        elif k.startswith("time/") or k == "train/grad_norm":
+            out[k] = max(v for v, _ in vals)
+        elif k.startswith(("train/", "rollout/")) and total_kept:
+            out[k] = sum(v * n for v, n in vals) / total_kept
+        else:
+            out[k] = sum(v for v, _ in vals) / len(vals)
+    return out
+
+
+class QuietLogger:
+    """The logger of ranks other than 0: the same methods as ``RunLogger``, writing nothing."""
+
+    def print(self, *args, **kw) -> None:
+        pass
+
+    def log(self, step: int, metrics: dict, advance: bool = True) -> None:
+        pass
+
+    def rollouts(self, step: int, records: list[dict]) -> None:
+        pass
+
+    def summary(self, evals: dict[str, dict]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

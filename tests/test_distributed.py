@@ -1,0 +1,139 @@
+"""``trainer.strategy=ddp`` under torchrun (2 ranks, gloo, CPU) against one process on the same global
+batch: the same trajectories, the same gradient, the same parameters; a 2-rank checkpoint resumes on
+1 rank.
+
+Why the runs can be compared at all: under ddp every prompt group is rolled out on its own under a
+torch RNG seeded from (seed, step, global prompt index), so which rank plays a group changes nothing.
+
+Tolerance: the two runs add the same numbers in different orders (one process sums the per-token
+gradient terms of all rows in one micro-batch; two ranks sum half each, then gloo adds the halves),
+so gradients agree to float32 rounding (~1e-7 relative). Adam divides each update by the root of
+the gradient's second moment, which amplifies those rounding differences for the few elements whose
+gradient is nearly zero; the parameters are therefore compared by the norm of their difference
+relative to the norm of what training changed (below 1e-3), and the gradient norm, which Adam's scale
+invariance would otherwise hide (a wrong world-size factor), is compared to 1e-5 relative.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+pytestmark = pytest.mark.distributed
+
+ARGS = [
+    "model=tiny",
+    "logger=none",
+    "trainer.strategy=ddp",
+    "trainer.prompts_per_step=2",
+    "trainer.group_size=2",
+    "trainer.eval_tasks=0",
+    "engine.max_new_tokens=8",
+    "task.max_turns=2",
+    "trainer.lr=1e-3",
+    "seed=3",
+]
+
+
+def run(args: list[str], nproc: int | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)
+    launcher = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+        if nproc
+        else [sys.executable]
+    )
+    p = subprocess.run(
+        [*launcher, "-m", "infopo_cli.cli", "train", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    if p.returncode != 0:
+        raise AssertionError(
+            f"train failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+        )
+    return p
+
+
+def weights(run_dir: Path, step: int) -> dict[str, torch.Tensor]:
+    return load_file(str(run_dir / "checkpoints" / f"step_{step:04d}" / "model.safetensors"))
+
+
+def train_rows(run_dir: Path) -> list[dict]:
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if "train/success" in r]
+
+
+def token_ids(run_dir: Path, step: int) -> list[list[int]]:
+    lines = (run_dir / "rollouts" / f"step_{step:04d}.jsonl").read_text().splitlines()
+    return [json.loads(x)["input_ids"] for x in lines]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("dist")
+    one, two = root / "one", root / "two"
+    # No torchrun: strategy=ddp falls back to a world of 1 with the same per-group seeding.
+    p = run([*ARGS, "trainer.steps=2", f"hydra.run.dir={one}"])
+    assert "running as a world of 1" in p.stdout
+    run([*ARGS, "trainer.steps=2", f"hydra.run.dir={two}"], nproc=2)
+    return one, two
+
+
+def test_two_ranks_sample_the_same_trajectories_as_one(runs):
+    one, two = runs
+    for step in (1, 2):
+        ids = token_ids(one, step)
+        assert len(ids) == 4  # 2 prompts x group of 2, gathered from both ranks on rank 0
+        assert token_ids(two, step) == ids
+
+
+def test_two_ranks_compute_the_one_process_gradient_and_parameters(runs):
+    from infopo_cli.models import tiny_path
+
+    one, two = runs
+    for a, b in zip(train_rows(one), train_rows(two), strict=True):
+        assert b["train/grad_norm"] == pytest.approx(a["train/grad_norm"], rel=1e-5)
+        assert b["loss/entropy"] == pytest.approx(a["loss/entropy"], rel=1e-5)
+        assert b["rollout/action_tokens"] == a["rollout/action_tokens"]
+    init = load_file(str(tiny_path() / "model.safetensors"))
+    w1, w2 = weights(one, 2), weights(two, 2)
+    moved = torch.sqrt(sum(((w1[k] - init[k]) ** 2).sum() for k in init))
+    apart = torch.sqrt(sum(((w1[k] - w2[k]) ** 2).sum() for k in init))
+    assert moved > 0.05  # training changed the model...
+    assert apart / moved < 1e-3  # ...and both runs changed it the same way
+
+
+def test_checkpoint_of_two_ranks_resumes_on_one(runs):
+    _, two = runs
+    p = run([*ARGS, "trainer.steps=3", f"resume={two}"])
+    assert "resumed from" in p.stdout and "step_0002" in p.stdout
+    assert [r["step"] for r in train_rows(two)] == [1, 2, 3]
+    state = torch.load(two / "checkpoints" / "step_0003" / "trainer.pt", weights_only=False)
+    # Adam's step counter went on from the saved state (a fresh optimizer would be at 1)
+    assert {float(s["step"]) for s in state["optimizer"]["state"].values()} == {3.0}
+    w2, w3 = weights(two, 2), weights(two, 3)
+    assert any(not torch.equal(w2[k], w3[k]) for k in w2)
+
+
+def test_prompts_must_split_evenly_over_ranks(tmp_path):
+    env = {**os.environ, "WANDB_MODE": "disabled", "WORLD_SIZE": "2"}
+    p = subprocess.run(
+        [sys.executable, "-m", "infopo_cli.cli", "train", *ARGS, "trainer.prompts_per_step=3"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert p.returncode == 2
+    assert "trainer.prompts_per_step=3 cannot be split over 2 ranks" in p.stderr + p.stdout

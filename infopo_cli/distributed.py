@@ -186,7 +186,9 @@ def wrap(model, world: World):
 
     for layer in decoder_layers(model):
         fully_shard(layer)
-    fully_shard(model)
+    # The root is the HF causal LM itself, also under PEFT: generation calls its forward directly,
+    # and the root must be the first FSDP module any forward enters.
+    fully_shard(model.get_base_model() if hasattr(model, "get_base_model") else model)
     return model
 
 
@@ -207,10 +209,15 @@ def unwrap(model):
     return model.module if hasattr(model, "module") and hasattr(model, "no_sync") else model
 
 
-def is_fsdp(model) -> bool:
+def fsdp_root(model):
+    """The outermost FSDP2 module in ``model`` (the model itself, or the LM inside a PEFT model)."""
     from torch.distributed.fsdp import FSDPModule
 
-    return isinstance(model, FSDPModule)
+    return next((m for m in model.modules() if isinstance(m, FSDPModule)), None)
+
+
+def is_fsdp(model) -> bool:
+    return fsdp_root(model) is not None
 
 
 @contextlib.contextmanager
@@ -242,8 +249,9 @@ def grad_sync(model, sync: bool) -> Iterator[None]:
         with model.no_sync():
             yield
         return
-    if is_fsdp(model):
-        model.set_requires_gradient_sync(sync)
+    root = fsdp_root(model)
+    if root is not None:
+        root.set_requires_gradient_sync(sync)
     yield
 
 
@@ -257,9 +265,14 @@ def full_model_state(model) -> dict[str, torch.Tensor] | None:
         return None
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    return get_model_state_dict(
+    full = get_model_state_dict(
         model, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
     )
+    # A tied weight (the output head sharing the input embedding) is written once, as the plain
+    # model's save_pretrained does.
+    unique = {n for n, _ in model.named_parameters()}
+    tied = {n for n, _ in model.named_parameters(remove_duplicate=False)} - unique
+    return {k: v for k, v in full.items() if k not in tied}
 
 
 def trainable_names(model) -> list[str]:

@@ -114,6 +114,7 @@ def init_world(strategy: str, device: str, note=print) -> World:
         )
     if strategy == "single":
         return World()
+    _export_slurm_env()
     if "WORLD_SIZE" not in os.environ:
         note(
             f"trainer.strategy={strategy} without torchrun (WORLD_SIZE unset): running as a world of "
@@ -131,6 +132,19 @@ def init_world(strategy: str, device: str, note=print) -> World:
             backend="nccl" if use_cuda else "gloo", timeout=timedelta(minutes=60)
         )
     return World(strategy=strategy, rank=rank, size=size, local_rank=local_rank)
+
+
+def _export_slurm_env() -> None:
+    """A SLURM job from Hydra's submitit launcher with several tasks (``tasks_per_node`` > 1) has no
+    torchrun: derive MASTER_ADDR/PORT, RANK, WORLD_SIZE and LOCAL_RANK from SLURM through submitit,
+    so each task is one rank. Every task keeps all the node's GPUs visible (cuda:LOCAL_RANK)."""
+    if "WORLD_SIZE" in os.environ or os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
+        return
+    if int(os.environ.get("SLURM_NTASKS", "1")) < 2:
+        return
+    from submitit.helpers import TorchDistributedEnvironment
+
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
 
 
 def shutdown(world: World) -> None:

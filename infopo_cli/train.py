@@ -120,6 +120,8 @@ def train_main(cfg: DictConfig, run_dir: Path) -> dict:
     typed = validate(cfg)
     world = init_world(typed["trainer"].strategy, typed["model"].device)
     try:
+        if world.size > 1:  # the world size is known now (a SLURM task has no torchrun env before)
+            validate(cfg)
         return _train(cfg, run_dir, typed, world)
     finally:
         shutdown(world)

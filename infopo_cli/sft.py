@@ -84,9 +84,10 @@ def chats_to_trajectories(path: Path, chat: ChatFormat, max_len: int) -> list[Tr
 
 
 def demo_trajectories(
-    task, simulator, chat: ChatFormat, n: int, seed: int, max_len: int
+    task, simulator, chat: ChatFormat, n: int, seed: int, max_len: int, **demo_kwargs
 ) -> list[Trajectory]:
-    """Dialogues of the task's demonstration policy on its training split."""
+    """Dialogues of the task's demonstration policy on its training split (``demo_kwargs`` go to
+    ``task.demo_action``)."""
     if not hasattr(task, "demo_action"):
         raise ConfigError(
             f"task {task.name!r} has no demonstration policy; give sft.data=<chats.jsonl>"
@@ -103,7 +104,7 @@ def demo_trajectories(
         max_new_tokens=0,
         temperature=0.0,
         max_len=max_len,
-        policy=lambda env: task.demo_action(env, rng),
+        policy=lambda env: task.demo_action(env, rng, **demo_kwargs),
     )
     return batch.trajectories
 
@@ -161,8 +162,11 @@ def sft_train(
     optimizer=None,
     start: int = 0,
     order_rng: random.Random | None = None,
+    first: list[Trajectory] | None = None,
+    first_steps: int = 0,
 ):
-    """The SFT loop, shared by ``infopo sft`` and the starter build: linear warmup then cosine decay."""
+    """The SFT loop, shared by ``infopo sft`` and the starter build: linear warmup then cosine decay
+    over ``steps``. With ``first``, steps 1..``first_steps`` draw from that set instead (a curriculum)."""
     import math
 
     optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -176,7 +180,8 @@ def sft_train(
         )
         for g in optimizer.param_groups:
             g["lr"] = lr * max(scale, 0.05)
-        batch = [trajs[rng.randrange(len(trajs))] for _ in range(batch_size)]
+        pool = first if first is not None and step <= first_steps else trajs
+        batch = [pool[rng.randrange(len(pool))] for _ in range(batch_size)]
         loss = sft_step(model, optimizer, batch, tok.pad_token_id, token_budget, grad_clip)
         if on_step is not None:
             on_step(step, loss, optimizer, rng)

@@ -1,9 +1,17 @@
 """The ``starter`` policy: the embedded default of ``infopo train``.
 
 A small Llama with a tokenizer trained on clarify text, warm-started by supervised fine-tuning on the
-clarify task's imperfect demonstrations. It speaks the protocol (questions, ``ANSWER:`` lines, copying
-revealed values) but, like its teachers, rarely asks about the right slots: what to ask is left for
-RL to learn. Built on first use (a few minutes on 2 CPU cores), cached, deterministic given a seed.
+clarify task's imperfect demonstrations. It speaks the protocol (questions, ``ANSWER:`` lines) and
+copies the values the user stated, but like its teachers it asks about random slots and answers
+early: what to ask, and when to stop asking, is left for RL to learn. Built on first use (about four
+minutes on 2 CPU cores), cached, deterministic given a seed.
+
+The build is a two-stage curriculum. Copying a stated value into the answer is a lookup a small
+model does not discover from full demonstrations in a few thousand steps (their guessed values drown
+the signal: measured copy accuracy stayed at chance, 0.25-0.30, after 1,200 steps). So the first
+``copy_steps`` use demonstrations that answer at once with only the values the user stated (every
+answer token a copy); the rest use the ordinary demonstrations. Copy accuracy on held-out dialogues
+then reaches about 0.8.
 """
 
 from __future__ import annotations
@@ -17,15 +25,16 @@ from infopo_cli import models
 
 # Architecture and warm-start budget of the default starter (part of its cache key).
 STARTER = {
-    "v": 6,
+    "v": 7,
     "hidden": 128,
     "layers": 2,
     "heads": 4,
     "vocab": 2048,
     "dialogues": 3000,
-    "steps": 200,
+    "copy_steps": 600,
+    "steps": 1100,
     "batch": 32,
-    "lr": 3e-3,
+    "lr": 2e-3,
 }
 
 
@@ -39,21 +48,25 @@ def build_starter(out: Path, seed: int = 0, **overrides) -> None:
     p = {**STARTER, **overrides}
     t0 = time.time()
     torch.manual_seed(seed)
-    tok = models.clarify_tokenizer(p["vocab"], seed=seed)
+    tok = models.clarify_tokenizer(p["vocab"], seed=seed, slot_tokens=True)
     model = models.small_llama(
         len(tok), hidden=p["hidden"], layers=p["layers"], heads=p["heads"], seed=seed
     )
     chat = ChatFormat(tok)
     task = ClarifyTask(seed=seed)
     trajs = demo_trajectories(task, ScriptedSimulator(), chat, p["dialogues"], seed, max_len=1024)
+    copies = demo_trajectories(
+        task, ScriptedSimulator(), chat, p["dialogues"], seed + 1, 1024, answer_p=1.0, guess=False
+    )
     n = sum(x.numel() for x in model.parameters())
     print(
-        f"building the starter policy ({n / 1e6:.1f}M parameters) by SFT on {len(trajs)} clarify demonstrations...",
+        f"building the starter policy ({n / 1e6:.1f}M parameters) by SFT on clarify demonstrations "
+        f"({p['copy_steps']} copy steps, then {p['steps'] - p['copy_steps']} on full dialogues)...",
         flush=True,
     )
 
     def on_step(step, loss, opt, rng):
-        if step % 50 == 0 or step == p["steps"]:
+        if step % 100 == 0 or step == p["steps"]:
             print(
                 f"  starter sft step {step}/{p['steps']} loss {loss:.3f} ({time.time() - t0:.0f}s)",
                 flush=True,
@@ -68,6 +81,8 @@ def build_starter(out: Path, seed: int = 0, **overrides) -> None:
         batch_size=p["batch"],
         seed=seed,
         on_step=on_step,
+        first=copies,
+        first_steps=p["copy_steps"],
     )
     model.save_pretrained(out)
     tok.save_pretrained(out)

@@ -11,15 +11,16 @@ instead), then on that one batch times:
    (max |difference| is printed).
 2. A training step without the rollout (rollout excluded for both, the batch is the same):
    GRPO    = old-log-prob pass + fusion(none) + PPO update
-   InfoPO  = old-log-prob pass + fast IG + fusion(variance_gated) + PPO update (as ``infopo train``
-             runs it with ``infogain.impl=fast``)
-   InfoPO fused = ``logprobs_and_information_gain`` + fusion + PPO update.
-   Steps alternate (GRPO, InfoPO, fused, GRPO, ...) after one untimed GRPO warm-up step (optimizer
+   InfoPO  = ``logprobs_and_information_gain`` (old log-probs on agent tokens and IG from one prefix
+             pass) + fusion(variance_gated) + PPO update, as ``infopo train`` runs it
+             (``infogain.impl=fast``)
+   InfoPO two-pass = old-log-prob pass + ``information_gain_fast`` + fusion + PPO update.
+   Steps alternate (GRPO, InfoPO, two-pass, GRPO, ...) after one untimed GRPO warm-up step (optimizer
    state allocation), and the median of ``--repeats`` runs is reported, as wall seconds and as
    process CPU seconds (steadier when other processes share the cores).
 
-The last line is ``naive_over_fast=<x> infopo_over_grpo=<y>`` (``--step`` picks which InfoPO step
-the second ratio uses; default: the one ``infopo train`` runs).
+The last line is ``naive_over_fast=<x> infopo_over_grpo=<y>`` (the second ratio is the
+InfoPO step that ``infopo train`` runs).
 """
 
 from __future__ import annotations
@@ -99,7 +100,6 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--policy", choices=["script", "model"], default="script")
     ap.add_argument("--max-new-tokens", type=int, default=48, help="--policy model only")
     ap.add_argument("--token-budget", type=int, default=16384, help="infogain.token_budget")
-    ap.add_argument("--step", choices=["recipe", "fused"], default="recipe")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -223,15 +223,15 @@ def main() -> None:
         c0, t0 = time.process_time(), time.perf_counter()
         for tr in trajs:
             tr.info_gain = None
-        if kind == "fused":
+        if kind == "infopo":
             ph["old_lp+ig"], (old, ig) = timed(
                 lambda: logprobs_and_information_gain(
-                    model, trajs, placeholder_ids, token_budget=budget
+                    model, trajs, placeholder_ids, token_budget=budget, action_tokens_only=True
                 )
             )
         else:
             ph["old_lp"], old = timed(lambda: trainer.logprobs(tensors))
-            if kind == "infopo":
+            if kind == "two-pass":
                 ph["ig"], ig = timed(
                     lambda: information_gain_fast(
                         model, trajs, placeholder_ids, old, token_budget=budget
@@ -255,7 +255,7 @@ def main() -> None:
         ph["total"] = Clock(time.perf_counter() - t0, time.process_time() - c0)
         return ph
 
-    kinds = ("grpo", "infopo", "fused")
+    kinds = ("grpo", "infopo", "two-pass")
     step("grpo")  # warm-up: optimizer state allocation, allocator caches
     runs: dict[str, list[dict[str, Clock]]] = {k: [] for k in kinds}
     for _ in range(args.repeats):
@@ -267,17 +267,16 @@ def main() -> None:
             f"{p} {median([r[p] for r in runs[k]]).wall:.3f}s" for p in runs[k][0] if p != "total"
         )
         print(
-            f"step {k:6s} (median of {args.repeats}, rollout excluded): {fmt(total[k])} = {parts}"
+            f"step {k:8s} (median of {args.repeats}, rollout excluded): {fmt(total[k])} = {parts}"
         )
     ratio = {k: total[k].wall / total["grpo"].wall for k in kinds}
     ratio_cpu = {k: total[k].cpu / total["grpo"].cpu for k in kinds}
     print(
-        f"infopo/grpo step: recipe (old log-probs + fast IG) {ratio['infopo']:.3f}x wall, "
-        f"{ratio_cpu['infopo']:.3f}x cpu | fused (old log-probs and IG in one pass) "
-        f"{ratio['fused']:.3f}x wall, {ratio_cpu['fused']:.3f}x cpu"
+        f"infopo/grpo step: as trained (old log-probs and IG in one pass) {ratio['infopo']:.3f}x "
+        f"wall, {ratio_cpu['infopo']:.3f}x cpu | two-pass (old log-probs, then fast IG) "
+        f"{ratio['two-pass']:.3f}x wall, {ratio_cpu['two-pass']:.3f}x cpu"
     )
-    key = "infopo" if args.step == "recipe" else "fused"
-    print(f"naive_over_fast={naive_over_fast:.2f} infopo_over_grpo={ratio[key]:.3f}")
+    print(f"naive_over_fast={naive_over_fast:.2f} infopo_over_grpo={ratio['infopo']:.3f}")
 
 
 if __name__ == "__main__":

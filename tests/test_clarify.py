@@ -121,6 +121,17 @@ def test_demonstrator_is_imperfect():
     assert 0.05 <= rate <= 0.35
 
 
+def test_copy_demonstrations_answer_at_once_with_only_the_stated_values():
+    task = ClarifyTask()
+    rng = random.Random(0)
+    for inst in task.instances("test")[:20]:
+        env = task.make_env(inst)
+        action = task.demo_action(env, rng, answer_p=1.0, guess=False)
+        (slot,) = inst.hidden["revealed"]
+        assert action == f"ANSWER: {slot} = {inst.hidden['values'][slot]}"
+        assert env.step(action).done and env.outcome() == 1 / 3
+
+
 @pytest.mark.parametrize(
     "kw,msg",
     [

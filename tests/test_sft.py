@@ -112,18 +112,16 @@ def test_reduced_starter_builds_and_speaks(tmp_path, monkeypatch):
     from infopo_cli.models import load_model, load_tokenizer
 
     monkeypatch.setenv("INFOPO_CACHE", str(tmp_path))
-    path = starter.starter_path(
-        seed=1, hidden=64, layers=1, dialogues=300, steps=40, batch=16, vocab=1024
+    reduced = dict(
+        hidden=64, layers=1, dialogues=300, copy_steps=10, steps=60, batch=16, vocab=1024
     )
+    path = starter.starter_path(seed=1, **reduced)
     assert path.parent == tmp_path and (path / "model.safetensors").exists()
-    assert (
-        starter.starter_path(
-            seed=1, hidden=64, layers=1, dialogues=300, steps=40, batch=16, vocab=1024
-        )
-        == path
-    )
+    assert starter.starter_path(seed=1, **reduced) == path  # cached: built once
     model, tok = load_model(str(path)), load_tokenizer(str(path))
     assert sum(p.numel() for p in model.parameters()) < 200_000
+    # an answer's "<slot> =" is one token, so that position is the query for the slot's value
+    assert [tok.decode([i]) for i in tok.encode("ANSWER: time = 7pm")][2] == " time ="
     # warm-started: held-out demonstrations are far more likely than under the same random init
     from infopo_cli.chat import ChatFormat
     from infopo_cli.models import small_llama

@@ -4,7 +4,7 @@ Each instance is a request in one domain (restaurant, shopping, travel, meeting)
 hidden slots, each taking one value from a small option set. The opening request reveals
 ``num_revealed`` of them. Every turn the agent either asks a question or gives the final answer:
 
-    ANSWER: cuisine=thai; time=7pm; party=four
+    ANSWER: cuisine = thai; time = 7pm; party = four
 
 The scripted user answers the slots a question is about (recognised by slot name, synonyms or option
 words; "The time is 7pm."), says which slots it does not care about, and otherwise says it does not
@@ -211,7 +211,7 @@ def system_prompt(domain: Domain, slots: list[Slot]) -> str:
     return (
         f"You help with a {domain.name} request. Fields: {fields}. "
         "Ask the user one question per turn, or give the final answer as "
-        "ANSWER: field=value; field=value"
+        "ANSWER: field = value; field = value"
     )
 
 
@@ -317,7 +317,7 @@ class ClarifyTask(Task):
         values = {s.name: rng.choice(s.options[: self.num_options]) for s in chosen}
         revealed = sorted(rng.sample([s.name for s in chosen], self.num_revealed))
         shown = [Slot(s.name, s.synonyms, s.options[: self.num_options]) for s in chosen]
-        request = domain.request + "".join(f" The {k} should be {values[k]}." for k in revealed)
+        request = domain.request + "".join(f" The {k} is {values[k]}." for k in revealed)
         key = f"{d}|" + "|".join(f"{k}={v}" for k, v in values.items())
         return TaskInstance(
             id=hashlib.sha1(f"{key}|{','.join(revealed)}".encode()).hexdigest()[:12],
@@ -358,22 +358,30 @@ class ClarifyTask(Task):
         for name in env.values:
             if name not in env.known:
                 return f"What {name} would you like?"
-        return "ANSWER: " + "; ".join(f"{k}={v}" for k, v in env.values.items())
+        return "ANSWER: " + "; ".join(f"{k} = {v}" for k, v in env.values.items())
 
-    def demo_action(self, env: ClarifyEnv, rng: random.Random) -> str:
+    def demo_action(
+        self,
+        env: ClarifyEnv,
+        rng: random.Random,
+        answer_p: float | None = None,
+        guess: bool = True,
+    ) -> str:
         """An imperfect demonstrator: a random slot question (sometimes known, sometimes not part of
-        the task, sometimes irrelevant) or an early answer filling unknown slots with guesses."""
-        answer_p = 0.15 + 0.3 * env.turn
+        the task, sometimes irrelevant) or an early answer filling unknown slots with guesses.
+
+        It answers with probability ``answer_p`` per turn (default: 0.15, rising by 0.3 a turn).
+        ``guess=False`` leaves unknown slots out of the answer, so every value in it is one the
+        user stated: pure copying, the lesson a small policy finds hardest to pick up."""
+        if answer_p is None:
+            answer_p = 0.15 + 0.3 * env.turn
         if rng.random() < answer_p or env.turn >= env.max_turns - 1:
             parts = []
             for s in env.domain.slots:
-                if s.name in env.values:
-                    v = (
-                        env.values[s.name]
-                        if s.name in env.known
-                        else rng.choice(s.options[: self.num_options])
-                    )
-                    parts.append(f"{s.name}={v}")
+                if s.name in env.known and s.name in env.values:
+                    parts.append(f"{s.name} = {env.values[s.name]}")
+                elif s.name in env.values and (guess or not env.known & env.values.keys()):
+                    parts.append(f"{s.name} = {rng.choice(s.options[: self.num_options])}")
             return "ANSWER: " + "; ".join(parts)
         r = rng.random()
         if r < 0.1:

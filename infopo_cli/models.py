@@ -132,7 +132,7 @@ def build_tiny(out: Path) -> None:
 
 
 def tiny_path() -> Path:
-    return cached_build("tiny", {"v": 1, "hidden": 256, "layers": 2, "vocab": 2048}, build_tiny)
+    return cached_build("tiny", {"v": 2, "hidden": 256, "layers": 2, "vocab": 2048}, build_tiny)
 
 
 def smollm2_gguf() -> Path:

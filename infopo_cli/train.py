@@ -328,10 +328,8 @@ def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:
                 batch, groups = play(world, cfg, step, instances, play_group)
             t_rollout = time.time() - t_step
             engine.release_memory()  # a GPU-sharing engine sleeps while the trainer works
-            kept_idx = [i for i, t in enumerate(batch.trajectories) if not t.failed]
-            # trajectories whose simulator calls failed never reach the loss
-            kept = Batch([batch.trajectories[i] for i in kept_idx])
-            groups = [groups[i] for i in kept_idx]
+            kept = batch.kept()  # trajectories whose simulator calls failed never reach the loss
+            groups = [g for g, t in zip(groups, batch.trajectories) if not t.failed]
             metrics: dict[str, float] = {
                 **simulator.pop_stats(),
                 "simulator/excluded": len(batch) - len(kept),

@@ -104,9 +104,8 @@ class PolicyTrainer:
         lengths = tensors["attention_mask"].sum(-1).tolist()
         batches = micro_batches(lengths, cfg.micro_batch_tokens)
         n_micro = world.max(len(batches))  # backward synchronises: every rank runs as many
-        scale = float(
-            world.size
-        )  # DDP/FSDP2 average gradients over ranks; the loss is a global sum
+        # DDP/FSDP2 average gradients over ranks; the loss is a global sum
+        scale = float(world.size)
         sums: dict[str, float] = defaultdict(float)
         self.model.train()
         for _ in range(cfg.ppo_epochs):

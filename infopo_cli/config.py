@@ -157,7 +157,10 @@ class TrainerConfig:
     group_size: int = 8
     """G: rollouts per prompt (the GRPO group). Must be >= 2 unless fusion.mode=ig_only."""
     lr: float = 1e-5
-    """AdamW learning rate (constant). Reference: 3e-7 (UserGym 7B), 1e-6 (tau2-bench)."""
+    """AdamW peak learning rate. Reference: 3e-7 (UserGym 7B), 1e-6 (tau2-bench)."""
+    lr_schedule: str = "constant"
+    """constant | linear: ``linear`` decays the rate from ``lr`` to 0 over ``steps`` (a run then
+    ends on a settled policy instead of wherever the last large step left it)."""
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     ppo_epochs: int = 1
@@ -199,6 +202,12 @@ class TrainerConfig:
         )
         _check(self.group_size >= 1, "trainer.group_size", self.group_size, "an integer >= 1")
         _check(self.lr > 0, "trainer.lr", self.lr, "a number > 0")
+        _check(
+            self.lr_schedule in ("constant", "linear"),
+            "trainer.lr_schedule",
+            self.lr_schedule,
+            "constant, linear",
+        )
         _check(self.weight_decay >= 0, "trainer.weight_decay", self.weight_decay, "a number >= 0")
         _check(self.grad_clip > 0, "trainer.grad_clip", self.grad_clip, "a number > 0")
         _check(self.ppo_epochs >= 1, "trainer.ppo_epochs", self.ppo_epochs, "an integer >= 1")

@@ -25,14 +25,15 @@ from infopo_cli import models
 
 # Architecture and warm-start budget of the default starter (part of its cache key).
 STARTER = {
-    "v": 7,
-    "hidden": 128,
+    "v": 8,
+    "hidden": 256,
     "layers": 2,
     "heads": 4,
     "vocab": 2048,
     "dialogues": 3000,
-    "copy_steps": 600,
-    "steps": 1100,
+    "copy_steps": 450,
+    "copy_answer_p": 0.3,
+    "steps": 650,
     "batch": 32,
     "lr": 2e-3,
 }
@@ -56,7 +57,14 @@ def build_starter(out: Path, seed: int = 0, **overrides) -> None:
     task = ClarifyTask(seed=seed)
     trajs = demo_trajectories(task, ScriptedSimulator(), chat, p["dialogues"], seed, max_len=1024)
     copies = demo_trajectories(
-        task, ScriptedSimulator(), chat, p["dialogues"], seed + 1, 1024, answer_p=1.0, guess=False
+        task,
+        ScriptedSimulator(),
+        chat,
+        p["dialogues"],
+        seed + 1,
+        1024,
+        answer_p=p["copy_answer_p"],
+        guess=False,
     )
     n = sum(x.numel() for x in model.parameters())
     print(
@@ -83,6 +91,7 @@ def build_starter(out: Path, seed: int = 0, **overrides) -> None:
         on_step=on_step,
         first=copies,
         first_steps=p["copy_steps"],
+        token_budget=2048,
     )
     model.save_pretrained(out)
     tok.save_pretrained(out)

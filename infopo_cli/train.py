@@ -344,7 +344,7 @@ def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:
                 )
                 continue
             if len(kept) == 0:  # other ranks have trajectories: join their update with none
-                metrics.update(trainer.update(*empty_batch()))
+                metrics.update(trainer.update(*empty_batch(), step))
                 log_step(step, metrics, kept, None, t_step, {})
                 continue
             tensors = kept.tensors(pad_id=tok.pad_token_id)
@@ -394,7 +394,7 @@ def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:
                 normalize=fcfg.normalize,
             )
             t0 = time.time()
-            metrics.update(trainer.update(tensors, adv, old_lp))
+            metrics.update(trainer.update(tensors, adv, old_lp, step))
             t_update = time.time() - t0
             if step % ecfg.sync_every == 0:
                 pushed = lora.MergedView(model) if lora.is_peft(model) else model

@@ -21,9 +21,11 @@ from infopo_cli.losses import entropy_bonus, kl_k3, masked_mean, ppo_clip_loss
 
 
 def micro_batches(lengths: list[int], token_budget: int) -> list[list[int]]:
-    """Consecutive row groups with rows * longest row <= token_budget (at least one row each)."""
+    """Row groups with rows * longest row <= token_budget (at least one row each), formed over the
+    rows sorted by length (longest first) so a group pads little: on a CPU padding is pure cost."""
     out, cur, longest = [], [], 0
-    for i, n in enumerate(lengths):
+    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        n = lengths[i]
         if cur and (len(cur) + 1) * max(longest, n) > token_budget:
             out.append(cur)
             cur, longest = [], 0
@@ -32,6 +34,13 @@ def micro_batches(lengths: list[int], token_budget: int) -> list[list[int]]:
     if cur:
         out.append(cur)
     return out
+
+
+def scheduled_lr(cfg: TrainerConfig, step: int) -> float:
+    """Learning rate of update ``step`` (1-based): ``lr`` throughout, or linearly down to 0 at ``steps``."""
+    if cfg.lr_schedule == "linear":
+        return cfg.lr * max(0.0, 1.0 - (step - 1) / max(cfg.steps, 1))
+    return cfg.lr
 
 
 class PolicyTrainer:
@@ -87,10 +96,17 @@ class PolicyTrainer:
         return out
 
     def update(
-        self, tensors: dict[str, torch.Tensor], advantages: torch.Tensor, old_logprobs: torch.Tensor
+        self,
+        tensors: dict[str, torch.Tensor],
+        advantages: torch.Tensor,
+        old_logprobs: torch.Tensor,
+        step: int = 1,
     ) -> dict[str, float]:
-        """``ppo_epochs`` passes of PPO-clip over the batch, one optimizer step per pass."""
+        """``ppo_epochs`` passes of PPO-clip over the batch, one optimizer step per pass, at the
+        learning rate of ``step``."""
         cfg = self.cfg
+        for g in self.optimizer.param_groups:
+            g["lr"] = scheduled_lr(cfg, step)
         tensors = {**tensors, "advantages": advantages, "old_logprobs": old_logprobs}
         ref_lp = (
             self.logprobs(tensors, self.ref_model)
@@ -122,7 +138,10 @@ class PolicyTrainer:
                 grad_norm = grad_norm.full_tensor()
             self.optimizer.step()
             sums["train/grad_norm"] += float(grad_norm)
-        return {k: v / cfg.ppo_epochs for k, v in sums.items()}
+        return {
+            **{k: v / cfg.ppo_epochs for k, v in sums.items()},
+            "train/lr": scheduled_lr(cfg, step),
+        }
 
     def _micro_step(
         self,

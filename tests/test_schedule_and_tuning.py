@@ -1,0 +1,43 @@
+"""The learning-rate schedule and the per-model RL settings that `infopo train` composes."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from infopo_cli.config import CONF_DIR, TrainerConfig
+from infopo_cli.errors import ConfigError
+from infopo_cli.trainer import scheduled_lr
+
+
+def test_constant_schedule_keeps_the_rate():
+    cfg = TrainerConfig(lr=3e-4, steps=50)
+    assert [scheduled_lr(cfg, s) for s in (1, 25, 50)] == [3e-4, 3e-4, 3e-4]
+
+
+def test_linear_schedule_hand_computed():
+    cfg = TrainerConfig(lr=4e-4, steps=4, lr_schedule="linear")
+    # (1 - (step - 1) / steps) * lr: 1, 3/4, 1/2, 1/4 of the peak; never negative past the end
+    assert [scheduled_lr(cfg, s) for s in (1, 2, 3, 4, 9)] == pytest.approx(
+        [4e-4, 3e-4, 2e-4, 1e-4, 0.0]
+    )
+
+
+def test_unknown_schedule_is_a_config_error():
+    with pytest.raises(ConfigError, match="trainer.lr_schedule"):
+        TrainerConfig(lr_schedule="cosine")
+
+
+def _train_cfg(*overrides):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+def test_starter_brings_its_rl_settings_and_other_models_do_not():
+    starter = _train_cfg()
+    assert starter.model.name == "starter"
+    assert starter.trainer.lr == 3e-4 and starter.trainer.lr_schedule == "linear"
+    assert starter.engine.max_new_tokens == 24
+    other = _train_cfg("model=qwen2.5-0.5b")
+    assert other.trainer.lr == 1e-5 and other.trainer.lr_schedule == "constant"
+    assert other.engine.max_new_tokens == 48
+    # the command line still wins over the model's settings
+    assert _train_cfg("trainer.lr=1e-4").trainer.lr == 1e-4

@@ -66,7 +66,6 @@ def build_simulator(cfg: DictConfig, run_dir: Path | None):
 def load_policy(
     mcfg: ModelConfig,
     path: str | None = None,
-    seed: int = 0,
     device: str | None = None,
     trainable: bool = True,
 ):
@@ -82,9 +81,9 @@ def load_policy(
     adapter = path if lora.is_adapter_dir(path) else None
     if adapter:
         path = lora.base_model_path(adapter)
-    path = path or models.resolve_path(
-        mcfg.name, mcfg.path, {"seed": seed} if mcfg.name == "starter" else None
-    )
+    # the starter is one artifact (built with seed 0), like a pretrained checkpoint: every run seed
+    # starts from the same policy, so seeds of an experiment differ only in their RL
+    path = path or models.resolve_path(mcfg.name, mcfg.path)
     tok = models.load_tokenizer(adapter or path)
     model = models.load_model(path, mcfg.dtype, device, mcfg.gradient_checkpointing)
     if adapter:

@@ -180,6 +180,9 @@ class TrainerConfig:
     """Evaluate on the held-out split every N steps (0: only at the start and the end)."""
     eval_tasks: int = 100
     """Instances of the evaluation split used by start/end/periodic evaluation (0: skip evaluation)."""
+    eval_temperature: float = 0.0
+    """Decoding of those evaluations: 0 is greedy; above 0 each evaluation samples under the same
+    seed (``seed``), so start and end see the same random stream, and training's stream is untouched."""
     keep_checkpoints: int = 2
     """How many recent checkpoints to keep (older ones are deleted)."""
     strategy: str = "single"
@@ -219,6 +222,12 @@ class TrainerConfig:
         _check(self.autocast in ("none", "bf16"), "trainer.autocast", self.autocast, "none, bf16")
         _check(self.save_every >= 0, "trainer.save_every", self.save_every, "an integer >= 0")
         _check(self.eval_every >= 0, "trainer.eval_every", self.eval_every, "an integer >= 0")
+        _check(
+            self.eval_temperature >= 0,
+            "trainer.eval_temperature",
+            self.eval_temperature,
+            "a number >= 0",
+        )
         _check(
             self.micro_batch_tokens >= 64,
             "trainer.micro_batch_tokens",

@@ -252,7 +252,7 @@ def evaluate_main(cfg: DictConfig, run_dir: Path) -> dict:
         if ckpt is not None:
             _warn_task_mismatch(console, Path(run), task.name)
             console.print(f"evaluating checkpoint {ckpt}")
-        model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None, seed=cfg.seed)
+        model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None)
         engine = build_engine(
             ecfg, model, tok, chat, model_path, max_len=mcfg.max_len, seed=cfg.seed
         )

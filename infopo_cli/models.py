@@ -182,7 +182,7 @@ BUILTIN: dict[str, Callable[..., Path]] = {
 }
 
 
-def resolve_path(name: str, path: str | None, build_kwargs: dict | None = None) -> str:
+def resolve_path(name: str, path: str | None) -> str:
     """The folder or hub id to load: ``path`` when given, else the built-in model ``name``."""
     if path:
         p = Path(path).expanduser()
@@ -201,7 +201,7 @@ def resolve_path(name: str, path: str | None, build_kwargs: dict | None = None) 
         raise ConfigError(
             f"model.name {name!r} is not built in ({', '.join(BUILTIN)}); set model.path for other models"
         )
-    return str(BUILTIN[name](**(build_kwargs or {})) if name == "starter" else BUILTIN[name]())
+    return str(BUILTIN[name]())
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -207,7 +207,7 @@ def sft_main(cfg: DictConfig, run_dir: Path) -> dict:
         raise ConfigError(
             f"resume={cfg.resume!r}: no complete checkpoint under {resume_dir / 'checkpoints'}"
         )
-    model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None, seed=cfg.seed)
+    model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None)
     if scfg.data == "demos":
         task = build_task(cfg)
         trajs = demo_trajectories(

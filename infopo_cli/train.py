@@ -151,7 +151,7 @@ def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:
             f"resume={cfg.resume!r}: no complete checkpoint under {resume_dir / 'checkpoints'}"
         )
     model, tok, chat, model_path = load_policy(
-        mcfg, str(ckpt) if ckpt else None, seed=cfg.seed, device=rank_device(world, mcfg.device)
+        mcfg, str(ckpt) if ckpt else None, device=rank_device(world, mcfg.device)
     )
     if mcfg.lora.r > 0 and not lora.is_peft(model):
         if mcfg.gradient_checkpointing:  # checkpointed blocks need an input that requires grad
@@ -199,12 +199,13 @@ def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:
     evals: dict[str, dict] = {}
 
     def evaluate(step: int, name: str) -> None:
-        """Greedy evaluation, sharded: rank r plays instances r, r + W, ...; results are gathered."""
+        """Evaluation (greedy unless ``trainer.eval_temperature`` > 0), sharded: rank r plays
+        instances r, r + W, ...; results are gathered."""
         if not eval_instances:
             return
         t0 = time.time()
         mine = eval_instances[world.rank :: world.size]
-        with gathered(policy):
+        with seeded(cfg.seed + world.rank), gathered(policy):
             results = (
                 run_eval(
                     engine,
@@ -213,7 +214,7 @@ def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:
                     simulator,
                     mine,
                     k=1,
-                    temperature=0.0,
+                    temperature=tcfg.eval_temperature,
                     max_new_tokens=ecfg.max_new_tokens,
                     max_len=mcfg.max_len,
                 )[0]

@@ -71,6 +71,14 @@ def test_partial_answer_scores_share_of_slots():
     wrong[k] = "nothing"
     env.step("ANSWER: " + "; ".join(f"{a}={b}" for a, b in wrong.items()))
     assert env.outcome() == 0.75
+    # binary reward: the same near miss scores 0, the full answer 1
+    binary = ClarifyTask(num_slots=4, num_revealed=1, reward="binary")
+    env = binary.make_env(inst)
+    env.step("ANSWER: " + "; ".join(f"{a}={b}" for a, b in wrong.items()))
+    assert env.outcome() == 0.0 and not env.success()
+    env = binary.make_env(inst)
+    env.step("ANSWER: " + "; ".join(f"{a}={b}" for a, b in vals.items()))
+    assert env.outcome() == 1.0 and env.success()
 
 
 def test_oracle_always_succeeds_and_never_asking_rarely_does():
@@ -139,6 +147,7 @@ def test_copy_demonstrations_answer_at_once_with_only_the_stated_values():
         ({"num_revealed": 3}, "task.num_revealed"),
         ({"domains": ["space"]}, "task.domains"),
         ({"split": "dev"}, "split"),
+        ({"reward": "dense"}, "task.reward"),
     ],
 )
 def test_bad_knobs_are_config_errors(kw, msg):

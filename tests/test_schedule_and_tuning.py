@@ -24,6 +24,8 @@ def test_linear_schedule_hand_computed():
 def test_unknown_schedule_is_a_config_error():
     with pytest.raises(ConfigError, match="trainer.lr_schedule"):
         TrainerConfig(lr_schedule="cosine")
+    with pytest.raises(ConfigError, match="trainer.eval_temperature"):
+        TrainerConfig(eval_temperature=-1.0)
 
 
 def _train_cfg(*overrides):
@@ -36,8 +38,31 @@ def test_starter_brings_its_rl_settings_and_other_models_do_not():
     assert starter.model.name == "starter"
     assert starter.trainer.lr == 3e-4 and starter.trainer.lr_schedule == "linear"
     assert starter.engine.max_new_tokens == 24
+    assert (starter.trainer.group_size, starter.trainer.eval_temperature) == (4, 1.0)
     other = _train_cfg("model=qwen2.5-0.5b")
     assert other.trainer.lr == 1e-5 and other.trainer.lr_schedule == "constant"
     assert other.engine.max_new_tokens == 48
+    assert (other.trainer.group_size, other.trainer.eval_temperature) == (8, 0.0)
     # the command line still wins over the model's settings
     assert _train_cfg("trainer.lr=1e-4").trainer.lr == 1e-4
+
+
+def test_comparison_experiments_compose_and_evals_see_the_same_tasks():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "compare", CONF_DIR.parents[1] / "scripts/compare.py"
+    )
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    hard = _train_cfg("+experiment=clarify_compare_hard", "fusion=none")
+    assert (hard.task.num_slots, hard.task.max_turns, hard.task.reward) == (4, 5, "binary")
+    assert hard.model.name == "starter" and hard.trainer.eval_every == 10
+    assert hard.trainer.lr == 3e-4  # the starter's tuned settings still apply under the experiment
+    # the evaluations of the untrained starter and the oracle get the same task knobs
+    assert sorted(compare.task_overrides("clarify_compare_hard")) == [
+        "task.max_turns=5",
+        "task.num_slots=4",
+        "task.reward=binary",
+    ]
+    assert compare.task_overrides("clarify_compare") == ["task.reward=binary"]

@@ -8,8 +8,9 @@ hidden slots, each taking one value from a small option set. The opening request
 
 The scripted user answers the slots a question is about (recognised by slot name, synonyms or option
 words; "The time is 7pm."), says which slots it does not care about, and otherwise says it does not
-know. The episode ends at the answer or at ``max_turns``. Outcome = share of slots right, success =
-all right; per-turn reward is 0 until the answer. A malformed answer scores 0, never crashes.
+know. The episode ends at the answer or at ``max_turns``. Outcome = share of slots right
+(``reward=binary``: 1 only when all are right), success = all right; per-turn reward is 0 until the
+answer. A malformed answer scores 0, never crashes.
 Guessing the unrevealed slots succeeds with probability ``options**-(num_slots - num_revealed)``.
 """
 
@@ -216,8 +217,9 @@ def system_prompt(domain: Domain, slots: list[Slot]) -> str:
 
 
 class ClarifyEnv(Environment):
-    def __init__(self, instance: TaskInstance, max_turns: int):
+    def __init__(self, instance: TaskInstance, max_turns: int, reward: str = "partial"):
         super().__init__(instance, max_turns)
+        self.binary = reward == "binary"
         self.domain = DOMAINS[instance.hidden["domain"]]
         self.values: dict[str, str] = instance.hidden["values"]
         self.known: set[str] = set(instance.hidden["revealed"])
@@ -231,6 +233,8 @@ class ClarifyEnv(Environment):
         if parsed is not None:
             self.answer = parsed
             self.score = sum(parsed.get(k) == v for k, v in self.values.items()) / len(self.values)
+            if self.binary:  # all slots right or nothing: most groups tie until the policy succeeds
+                self.score = float(self.score == 1.0)
             self.rewards.append(self.score)
             return StepResult(feedback=None, reward=self.score, done=True, info={"answer": parsed})
         self.rewards.append(0.0)
@@ -280,6 +284,7 @@ class ClarifyTask(Task):
         domains: list[str] | None = None,
         train_size: int = 4000,
         test_size: int = 200,
+        reward: str = "partial",
     ):
         super().__init__(max_turns=max_turns, seed=seed)
         known_domains = [d.name for d in DOMAINS]
@@ -291,6 +296,8 @@ class ClarifyTask(Task):
             )
         if not 2 <= num_options <= 5:
             raise ConfigError(f"task.num_options must be in 2..5, got {num_options}")
+        if reward not in ("partial", "binary"):
+            raise ConfigError(f"task.reward must be partial or binary, got {reward!r}")
         if max_turns < 1:
             raise ConfigError(f"task.max_turns must be >= 1, got {max_turns}")
         domains = list(domains) if domains else known_domains
@@ -307,6 +314,7 @@ class ClarifyTask(Task):
         self.num_slots, self.num_revealed, self.num_options = num_slots, num_revealed, num_options
         self.domain_ids = [known_domains.index(d) for d in domains]
         self.sizes = {"train": train_size, "test": test_size}
+        self.reward = reward
         self._cache: dict[str, list[TaskInstance]] = {}
 
     def _generate(self, rng: random.Random) -> TaskInstance:
@@ -351,7 +359,7 @@ class ClarifyTask(Task):
         return self._cache[split]
 
     def make_env(self, instance: TaskInstance) -> ClarifyEnv:
-        return ClarifyEnv(instance, self.max_turns)
+        return ClarifyEnv(instance, self.max_turns, self.reward)
 
     def oracle_action(self, env: ClarifyEnv) -> str:
         """Ask each slot not yet known, then answer with every value."""

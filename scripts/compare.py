@@ -1,0 +1,125 @@
+"""The learning comparison: InfoPO vs GRPO, the fusion ablations, the untrained starter and the oracle.
+
+    python scripts/compare.py                 # both settings, 3 seeds (about 2 hours on 2 CPU cores)
+    python scripts/compare.py --quick         # a smoke version: 1 seed, 4 steps, 20 test tasks
+    python scripts/compare.py --settings clarify_compare --methods variance_gated none
+
+For each setting (an experiment config under infopo_cli/conf/experiment/) it runs one Hydra
+multirun of `infopo train` over fusion modes x seeds, evaluates the untrained starter and the oracle
+on the same test tasks with `infopo eval`, then writes `infopo report` over all of it. Runs go one
+at a time (the CPU is the bottleneck); a finished setting is not re-run when its report exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "infopo_cli" / "conf" / "experiment"
+METHODS = ["variance_gated", "none", "fixed", "ig_only"]  # InfoPO, GRPO, fixed-beta, IG-only
+
+
+def task_overrides(setting: str) -> list[str]:
+    """The setting's task knobs (its own and those of the configs it includes) as CLI overrides,
+    so the evaluations play exactly the tasks the training runs are scored on."""
+    task: dict = {}
+    cfg = OmegaConf.load(EXPERIMENTS / f"{setting}.yaml")
+    for parent in cfg.get("defaults", []):
+        if isinstance(parent, str):
+            task.update(
+                OmegaConf.to_container(OmegaConf.load(EXPERIMENTS / f"{parent}.yaml")).get(
+                    "task", {}
+                )
+            )
+    task.update(OmegaConf.to_container(cfg).get("task", {}))
+    return [f"task.{k}={v}" for k, v in task.items()]
+
+
+def run(cmd: list[str], log: Path) -> None:
+    print("$", " ".join(cmd), flush=True)
+    with log.open("a") as f:
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.exit(f"compare: command failed (exit {proc.returncode}); see {log}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="outputs/compare", help="where runs and reports go")
+    ap.add_argument("--settings", nargs="+", default=["clarify_compare", "clarify_compare_hard"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS, help="fusion modes")
+    ap.add_argument("--quick", action="store_true", help="1 seed, 4 steps, 20 tasks: a smoke run")
+    args = ap.parse_args()
+    for s in args.settings:
+        if not (EXPERIMENTS / f"{s}.yaml").exists():
+            known = ", ".join(sorted(p.stem for p in EXPERIMENTS.glob("*.yaml")))
+            sys.exit(f"compare: no experiment config {s!r}; accepted: {known}")
+    seeds = args.seeds[:1] if args.quick else args.seeds
+    quick_train = (
+        [
+            "trainer.steps=4",
+            "trainer.prompts_per_step=4",
+            "trainer.eval_every=2",
+            "trainer.eval_tasks=20",
+        ]
+        if args.quick
+        else []
+    )
+    n_eval = 20 if args.quick else 200
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "compare.log"
+    t0 = time.time()
+    for setting in args.settings:
+        base = out / setting
+        if (base / "report" / "report.md").exists():
+            print(f"{setting}: report exists, skipped ({base / 'report'})")
+            continue
+        tasks = task_overrides(setting)
+        run(
+            [
+                "infopo",
+                "train",
+                "-m",
+                f"+experiment={setting}",
+                f"fusion={','.join(args.methods)}",
+                f"seed={','.join(map(str, seeds))}",
+                f"hydra.sweep.dir={base / 'train'}",
+                *quick_train,
+            ],
+            log,
+        )
+        evals = {
+            "starter": ["model=starter", "engine.max_new_tokens=24"],
+            "oracle": ["policy=oracle"],
+        }
+        for name, extra in evals.items():
+            run(
+                [
+                    "infopo",
+                    "eval",
+                    *tasks,
+                    *extra,
+                    f"eval.num_tasks={n_eval}",
+                    "logger=none",
+                    f"hydra.run.dir={base / name}",
+                ],
+                log,
+            )
+        run(["infopo", "report", str(base), "--out", str(base / "report")], log)
+        print(
+            f"{setting}: {base / 'report' / 'report.md'} ({time.time() - t0:.0f}s so far)",
+            flush=True,
+        )
+    print(f"compare: done in {time.time() - t0:.0f}s; log {log}")
+
+
+if __name__ == "__main__":
+    main()

@@ -56,9 +56,9 @@ def test_failed_trajectories_are_excluded_and_counted(server, tmp_path, monkeypa
     seen = []
     real_update = PolicyTrainer.update
 
-    def spy(self, tensors, adv, old_lp):
+    def spy(self, tensors, adv, old_lp, step=1):
         seen.append(tensors["input_ids"].shape[0])
-        return real_update(self, tensors, adv, old_lp)
+        return real_update(self, tensors, adv, old_lp, step)
 
     monkeypatch.setattr(PolicyTrainer, "update", spy)
     overrides = [

@@ -407,11 +407,11 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 PANELS = {
     "success": (
-        ("eval/success", "held-out success (greedy)"),
+        ("eval/success", "held-out success"),
         ("train/success", "training success (sampled)"),
     ),
     "reward": (
-        ("eval/mean_reward", "held-out mean reward (greedy)"),
+        ("eval/mean_reward", "held-out mean reward"),
         ("train/outcome_mean", "training outcome (sampled)"),
     ),
     "infogain_gate": (
@@ -539,8 +539,9 @@ def build_report(paths: list[str], out: Path, smooth: int = 1) -> dict:
             "",
             "## Training runs",
             "",
-            "Final success, mean reward and pass^k: the last held-out evaluation (greedy) of each "
-            "run. Wall time: training steps plus evaluations. Simulator calls and tokens: the "
+            "Final success, mean reward and pass^k: the last held-out evaluation of each run "
+            "(greedy unless trainer.eval_temperature > 0). Wall time: training steps plus "
+            "evaluations. Simulator calls and tokens: the "
             "whole run (tokens are 0 for the scripted user).",
             "",
             markdown_table(*tables["training"]),

@@ -97,7 +97,8 @@ def main() -> None:
             log,
         )
         evals = {
-            "starter": ["model=starter", "engine.max_new_tokens=24"],
+            # decoded as the training runs evaluate it (conf/model_tuning/starter.yaml)
+            "starter": ["model=starter", "engine.max_new_tokens=24", "eval.temperature=1.0"],
             "oracle": ["policy=oracle"],
         }
         for name, extra in evals.items():

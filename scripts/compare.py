@@ -18,27 +18,21 @@ import sys
 import time
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "infopo_cli" / "conf" / "experiment"
 METHODS = ["variance_gated", "none", "fixed", "ig_only"]  # InfoPO, GRPO, fixed-beta, IG-only
 
 
 def task_overrides(setting: str) -> list[str]:
-    """The setting's task knobs (its own and those of the configs it includes) as CLI overrides,
-    so the evaluations play exactly the tasks the training runs are scored on."""
-    task: dict = {}
-    cfg = OmegaConf.load(EXPERIMENTS / f"{setting}.yaml")
-    for parent in cfg.get("defaults", []):
-        if isinstance(parent, str):
-            task.update(
-                OmegaConf.to_container(OmegaConf.load(EXPERIMENTS / f"{parent}.yaml")).get(
-                    "task", {}
-                )
-            )
-    task.update(OmegaConf.to_container(cfg).get("task", {}))
-    return [f"task.{k}={v}" for k, v in task.items()]
+    """The task knobs the setting changes, as CLI overrides, so the evaluations play exactly the
+    tasks the training runs are scored on. Hydra composes the setting (includes and all) and the
+    plain default; the task fields that differ are the overrides."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(EXPERIMENTS.parent), version_base="1.3"):
+        plain = compose(config_name="train").task
+        task = compose(config_name="train", overrides=[f"+experiment={setting}"]).task
+    return [f"task.{k}={v}" for k, v in task.items() if plain.get(k) != v]
 
 
 def run(cmd: list[str], log: Path) -> None:

@@ -147,8 +147,14 @@ def _export_slurm_env() -> None:
     TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
 
 
-def shutdown(world: World) -> None:
+def shutdown(world: World, finished: bool = True) -> None:
+    """Tear the process group down. After a finished run every rank waits for the others first:
+    a rank that destroys its gloo group while another still sends on it can abort at exit
+    ("terminate called without an active exception"). After an error there is no barrier, since
+    the failed rank would never reach it."""
     if world.distributed:
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

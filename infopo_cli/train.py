@@ -119,12 +119,15 @@ def play(
 def train_main(cfg: DictConfig, run_dir: Path) -> dict:
     typed = validate(cfg)
     world = init_world(typed["trainer"].strategy, typed["model"].device)
+    finished = False
     try:
         if world.size > 1:  # the world size is known now (a SLURM task has no torchrun env before)
             validate(cfg)
-        return _train(cfg, run_dir, typed, world)
+        out = _train(cfg, run_dir, typed, world)
+        finished = True
+        return out
     finally:
-        shutdown(world)
+        shutdown(world, finished)
 
 
 def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:

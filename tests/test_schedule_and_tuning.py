@@ -47,17 +47,21 @@ def test_starter_brings_its_rl_settings_and_other_models_do_not():
     assert _train_cfg("trainer.lr=1e-4").trainer.lr == 1e-4
 
 
-def test_comparison_experiments_compose_and_evals_see_the_same_tasks():
+def _script(name: str):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "compare", CONF_DIR.parents[1] / "scripts/compare.py"
-    )
-    compare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(compare)
+    spec = importlib.util.spec_from_file_location(name, CONF_DIR.parents[1] / f"scripts/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_comparison_experiments_compose_and_evals_see_the_same_tasks():
+    compare = _script("compare")
     hard = _train_cfg("+experiment=clarify_compare_hard", "fusion=none")
     assert (hard.task.num_slots, hard.task.max_turns, hard.task.reward) == (4, 5, "binary")
-    assert hard.model.name == "starter" and hard.trainer.eval_every == 10
+    assert hard.model.name == "starter" and hard.trainer.eval_every == 20
+    assert hard.trainer.steps == 80
     assert hard.trainer.lr == 3e-4  # the starter's tuned settings still apply under the experiment
     # the evaluations of the untrained starter and the oracle get the same task knobs
     assert sorted(compare.task_overrides("clarify_compare_hard")) == [
@@ -66,3 +70,22 @@ def test_comparison_experiments_compose_and_evals_see_the_same_tasks():
         "task.reward=binary",
     ]
     assert compare.task_overrides("clarify_compare") == ["task.reward=binary"]
+
+
+def test_question_credit_sorts_questions_by_what_the_reply_adds():
+    from infopo_cli.tasks.clarify import QUESTION_FILLERS, ClarifyTask
+
+    credit = _script("question_credit")
+    task = ClarifyTask(train_size=5, test_size=5)
+    inst = task.instances("test")[0]
+    values, revealed = inst.hidden["values"], inst.hidden["revealed"]
+    hidden = [k for k in values if k not in revealed]
+    ask = "What {} would you like?".format
+    answer = "ANSWER: " + "; ".join(f"{k} = {v}" for k, v in values.items())
+    kinds, informed = credit.classify(
+        task, inst, [ask(revealed[0]), ask(hidden[0]), ask(hidden[0]), QUESTION_FILLERS[2], answer]
+    )
+    assert kinds == ["repeat", "useful", "repeat", "off-task"] and not informed
+    kinds, informed = credit.classify(task, inst, [ask(h) for h in hidden] + [answer])
+    assert kinds == ["useful"] * len(hidden) and informed
+    assert credit.classify(task, inst, [ask(hidden[0])]) == (["useful"], False)  # no answer

@@ -1,0 +1,105 @@
+"""Credit by question kind in clarify training rollouts: does the information gain tell a useful
+question from a repeat or an off-task one, and which advantage does each kind receive?
+
+    python scripts/question_credit.py outputs/compare/clarify_compare/train/*  [--window 20]
+
+Each agent question of a logged rollout (`rollouts/step_N.jsonl`) is replayed on its task and sorted:
+  useful    the question names a task slot that was not known yet (the reply states a new value)
+  repeat    it names only task slots that are already known
+  off-task  it names no task slot (a field this request does not have, or a filler question)
+Runs are grouped by fusion mode (their seeds pooled). For the first and the last `--window` logged
+steps it prints, per kind, the count, mean information gain and mean advantage, and how episodes
+end: the share answered with every slot known and the mean number of turns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from infopo_cli.tasks.clarify import ClarifyTask, slots_asked
+
+KINDS = ("useful", "repeat", "off-task")
+
+
+def classify(task: ClarifyTask, instance, actions: list[str]) -> tuple[list[str], bool]:
+    """Kind of every question in ``actions`` and whether the answer (if any) came with every slot
+    known."""
+    env = task.make_env(instance)
+    kinds = []
+    for action in actions:
+        named = {s.name for s in slots_asked(env.domain, action)} & env.values.keys()
+        before = set(env.known)
+        res = env.step(action)
+        if res.query is None:  # an answer ends the episode
+            return kinds, before == env.values.keys()
+        kinds.append("useful" if named - before else "repeat" if named else "off-task")
+    return kinds, False
+
+
+def load(run: Path) -> tuple[str, ClarifyTask, list[Path]]:
+    cfg = OmegaConf.load(run / "config.yaml")
+    if cfg.task.name != "clarify":
+        sys.exit(f"question_credit: {run} trained on task {cfg.task.name!r}; only clarify is read")
+    files = sorted((run / "rollouts").glob("step_*.jsonl"), key=lambda p: int(p.stem.split("_")[1]))
+    return str(cfg.fusion.mode), instantiate(cfg.task), files
+
+
+def window_stats(task: ClarifyTask, files: list[Path], acc: dict) -> None:
+    by_id = {i.id: i for i in task.instances(task.train_split)}
+    for f in files:
+        for line in f.open():
+            r = json.loads(line)
+            turns = r["turns"]
+            kinds, informed = classify(task, by_id[r["task_id"]], [t["action"] for t in turns])
+            for kind, t in zip(kinds, turns, strict=False):
+                acc[kind, "ig"].append(t["ig"])
+                acc[kind, "adv"].append(t["advantage"])
+            acc["informed"].append(float(informed))
+            acc["turns"].append(len(turns))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="training run dirs (with rollouts/)")
+    ap.add_argument("--window", type=int, default=20, help="logged steps at each end")
+    args = ap.parse_args()
+    stats: dict[tuple[str, str], dict] = defaultdict(lambda: defaultdict(list))
+    for run in args.runs:
+        if not (run / "config.yaml").exists():
+            continue  # multirun bookkeeping (multirun.yaml, sweep.json)
+        method, task, files = load(run)
+        if not files:
+            sys.exit(f"question_credit: {run} has no rollouts/step_*.jsonl")
+        for name, part in (("first", files[: args.window]), ("last", files[-args.window :])):
+            window_stats(task, part, stats[method, name])
+
+    def mean(xs: list[float]) -> str:
+        return f"{statistics.fmean(xs):+.4f}" if xs else "-"
+
+    print("| method | steps | kind | questions | mean IG | mean advantage |")
+    print("|---|---|---|---|---|---|")
+    for (method, name), acc in sorted(stats.items()):
+        for kind in KINDS:
+            n = len(acc[kind, "ig"])
+            print(
+                f"| {method} | {name} {args.window} | {kind} | {n} | {mean(acc[kind, 'ig'])} "
+                f"| {mean(acc[kind, 'adv'])} |"
+            )
+    print("\n| method | steps | answered with every slot known | mean turns |")
+    print("|---|---|---|---|")
+    for (method, name), acc in sorted(stats.items()):
+        informed = statistics.fmean(acc["informed"])
+        turns = statistics.fmean(acc["turns"])
+        print(f"| {method} | {name} {args.window} | {informed:.3f} | {turns:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

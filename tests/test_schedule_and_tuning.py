@@ -70,6 +70,10 @@ def test_comparison_experiments_compose_and_evals_see_the_same_tasks():
         "task.reward=binary",
     ]
     assert compare.task_overrides("clarify_compare") == ["task.reward=binary"]
+    assert sorted(compare.task_overrides("clarify_compare_short")) == [
+        "task.max_turns=4",
+        "task.reward=binary",
+    ]
 
 
 def test_question_credit_sorts_questions_by_what_the_reply_adds():

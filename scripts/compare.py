@@ -60,7 +60,7 @@ def main() -> None:
         nargs="+",
         choices=METHODS,
         help="fusion modes, for every setting (default: all on the main setting, InfoPO and GRPO "
-        "on the hard one)",
+        "on the others)",
     )
     ap.add_argument("--quick", action="store_true", help="1 seed, 4 steps, 20 tasks: a smoke run")
     args = ap.parse_args()

@@ -21,9 +21,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from infopo_cli.components import build_task
 from infopo_cli.tasks.clarify import ClarifyTask, slots_asked
 
 KINDS = ("useful", "repeat", "off-task")
@@ -44,16 +44,18 @@ def classify(task: ClarifyTask, instance, actions: list[str]) -> tuple[list[str]
     return kinds, False
 
 
-def load(run: Path) -> tuple[str, ClarifyTask, list[Path]]:
+def load(run: Path) -> tuple[str, ClarifyTask, dict, list[Path]]:
+    """Fusion mode, task, training instances by id and rollout files (in step order) of a run."""
     cfg = OmegaConf.load(run / "config.yaml")
     if cfg.task.name != "clarify":
         sys.exit(f"question_credit: {run} trained on task {cfg.task.name!r}; only clarify is read")
-    files = sorted((run / "rollouts").glob("step_*.jsonl"), key=lambda p: int(p.stem.split("_")[1]))
-    return str(cfg.fusion.mode), instantiate(cfg.task), files
-
-
-def window_stats(task: ClarifyTask, files: list[Path], acc: dict) -> None:
+    task = build_task(cfg)
     by_id = {i.id: i for i in task.instances(task.train_split)}
+    files = sorted((run / "rollouts").glob("step_*.jsonl"), key=lambda p: int(p.stem.split("_")[1]))
+    return str(cfg.fusion.mode), task, by_id, files
+
+
+def window_stats(task: ClarifyTask, by_id: dict, files: list[Path], acc: dict) -> None:
     for f in files:
         for line in f.open():
             r = json.loads(line)
@@ -75,11 +77,11 @@ def main() -> None:
     for run in args.runs:
         if not (run / "config.yaml").exists():
             continue  # multirun bookkeeping (multirun.yaml, sweep.json)
-        method, task, files = load(run)
+        method, task, by_id, files = load(run)
         if not files:
             sys.exit(f"question_credit: {run} has no rollouts/step_*.jsonl")
         for name, part in (("first", files[: args.window]), ("last", files[-args.window :])):
-            window_stats(task, part, stats[method, name])
+            window_stats(task, by_id, part, stats[method, name])
 
     def mean(xs: list[float]) -> str:
         return f"{statistics.fmean(xs):+.4f}" if xs else "-"

@@ -183,6 +183,10 @@ class TrainerConfig:
     eval_temperature: float = 0.0
     """Decoding of those evaluations: 0 is greedy; above 0 each evaluation samples under the same
     seed (``seed``), so start and end see the same random stream, and training's stream is untouched."""
+    eval_samples: int = 1
+    """Sampled episodes per evaluation task (needs ``eval_temperature`` > 0): ``eval/success`` is their
+    mean and ``eval/pass_hat_k`` is pass^k at k = this. Each extra sample shrinks the sampling noise
+    of a start-to-end comparison (200 tasks x 1 sample: +-0.065 at 95% on a success near 0.4)."""
     keep_checkpoints: int = 2
     """How many recent checkpoints to keep (older ones are deleted)."""
     strategy: str = "single"
@@ -227,6 +231,13 @@ class TrainerConfig:
             "trainer.eval_temperature",
             self.eval_temperature,
             "a number >= 0",
+        )
+        _check(self.eval_samples >= 1, "trainer.eval_samples", self.eval_samples, "an integer >= 1")
+        _check(
+            self.eval_samples == 1 or self.eval_temperature > 0,
+            "trainer.eval_samples",
+            self.eval_samples,
+            "1 under greedy evaluation (trainer.eval_temperature=0), any integer >= 1 when sampling",
         )
         _check(
             self.micro_batch_tokens >= 64,

@@ -216,7 +216,7 @@ def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:
                     task,
                     simulator,
                     mine,
-                    k=1,
+                    k=tcfg.eval_samples,
                     temperature=tcfg.eval_temperature,
                     max_new_tokens=ecfg.max_new_tokens,
                     max_len=mcfg.max_len,
@@ -226,7 +226,7 @@ def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:
             )
         if world.size > 1:
             results = [r for part in world.gather(results) for r in part]
-        agg = aggregate(results, 1)
+        agg = aggregate(results, tcfg.eval_samples)
         evals[name] = agg
         logger.log(
             step,
@@ -236,13 +236,15 @@ def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:
                 "eval/pass_hat_k": agg["pass_hat_k"],
                 "eval/mean_turns": agg["mean_turns"],
                 "eval/n_tasks": agg["n_tasks"],
+                "eval/n_trials": agg["n_trials"],
                 "time/eval_s": time.time() - t0,
             },
             advance=False,
         )
         logger.print(
-            f"eval ({name}, step {step}, {task.split} split, {agg['n_tasks']} tasks): "
-            f"success {agg['success']:.3f} | mean reward {agg['mean_reward']:.3f}"
+            f"eval ({name}, step {step}, {task.split} split, {agg['n_tasks']} tasks"
+            + (f" x {tcfg.eval_samples} samples" if tcfg.eval_samples > 1 else "")
+            + f"): success {agg['success']:.3f} | mean reward {agg['mean_reward']:.3f}"
         )
 
     if start == 0:

@@ -26,6 +26,10 @@ def test_unknown_schedule_is_a_config_error():
         TrainerConfig(lr_schedule="cosine")
     with pytest.raises(ConfigError, match="trainer.eval_temperature"):
         TrainerConfig(eval_temperature=-1.0)
+    # several samples of a greedy evaluation would replay one episode
+    with pytest.raises(ConfigError, match="trainer.eval_samples=4 is not valid; accepted: 1 under"):
+        TrainerConfig(eval_samples=4, eval_temperature=0.0)
+    assert TrainerConfig(eval_samples=4, eval_temperature=1.0).eval_samples == 4
 
 
 def _train_cfg(*overrides):

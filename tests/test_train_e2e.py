@@ -175,3 +175,18 @@ def test_bad_config_is_one_line_and_exit_2(override, needle, tmp_path):
     assert p.returncode == 2
     lines = [x for x in p.stderr.strip().splitlines() if x.strip()]
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in p.stderr
+
+
+def test_sampled_evaluation_plays_eval_samples_episodes_per_task(tmp_path):
+    run = tmp_path / "run"
+    p = infopo(
+        "train",
+        *SMALL,
+        "trainer.steps=0",
+        "trainer.eval_temperature=1.0",
+        "trainer.eval_samples=3",
+        f"hydra.run.dir={run}",
+    )
+    assert "2 tasks x 3 samples" in p.stdout
+    start = next(r for r in metrics(run) if "eval/success" in r)
+    assert (start["step"], start["eval/n_tasks"], start["eval/n_trials"]) == (0, 2, 6)

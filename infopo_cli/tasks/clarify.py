@@ -374,15 +374,18 @@ class ClarifyTask(Task):
         rng: random.Random,
         answer_p: float | None = None,
         guess: bool = True,
+        answer_start: float = 0.15,
+        answer_rise: float = 0.3,
     ) -> str:
         """An imperfect demonstrator: a random slot question (sometimes known, sometimes not part of
         the task, sometimes irrelevant) or an early answer filling unknown slots with guesses.
 
-        It answers with probability ``answer_p`` per turn (default: 0.15, rising by 0.3 a turn).
+        It answers with probability ``answer_p`` per turn (default: ``answer_start``, rising by
+        ``answer_rise`` a turn; always on the last turn).
         ``guess=False`` leaves unknown slots out of the answer, so every value in it is one the
         user stated: pure copying, the lesson a small policy finds hardest to pick up."""
         if answer_p is None:
-            answer_p = 0.15 + 0.3 * env.turn
+            answer_p = answer_start + answer_rise * env.turn
         if rng.random() < answer_p or env.turn >= env.max_turns - 1:
             parts = []
             for s in env.domain.slots:

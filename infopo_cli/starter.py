@@ -12,7 +12,7 @@ drown the signal (copy accuracy stayed at chance, 0.25-0.30, after 1,200 steps a
 first ``copy_steps`` use demonstrations that ask random questions and then answer with only the
 values the user stated (every answer token a copy, from the opening request or from a reply); the
 rest use the ordinary demonstrations. Measured teacher-forced copy accuracy on held-out dialogues:
-0.98 per slot (0.73 at 128 wide with the same budget, whose ceiling under perfect questions was
+0.97 per slot (0.98 for the previous build; 0.73 at 128 wide with the same budget, whose ceiling under perfect questions was
 then 0.35 success: too low for RL to show anything).
 
 The ordinary demonstrations answer with probability ``answer_start`` + ``answer_rise`` x turn (0.3,

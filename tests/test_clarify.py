@@ -131,25 +131,30 @@ def test_demonstrator_is_imperfect():
 
 def test_demonstrator_answer_hazard_sets_dialogue_length():
     """answer_start/answer_rise shape when the demonstrator stops asking: never before the last turn
-    at (0, 0); the default (0.15, +0.3 a turn) never lets it reach a fifth message; the starter's
-    (0.3, +0.1) does, so the warm start has seen the long dialogues RL moves it to."""
+    at (0, 0); the default (0.15, +0.3 a turn) never lets it reach a fifth message; the starter
+    build's (0.3, +0.1) does, so the warm start has seen the long dialogues RL moves it to."""
+    from infopo_cli.starter import STARTER
+
     task = ClarifyTask()
     insts = task.instances("test")
 
-    def lengths(**kw) -> list[int]:
+    def episodes(**kw) -> list:
         rng = random.Random(0)
-        return [play(task, i, lambda e: task.demo_action(e, rng, **kw)).turn for i in insts]
+        return [play(task, i, lambda e: task.demo_action(e, rng, **kw)) for i in insts]
+
+    def lengths(**kw) -> list[int]:
+        return [env.turn for env in episodes(**kw)]
 
     assert set(lengths(answer_start=0.0, answer_rise=0.0)) == {task.max_turns}
     assert set(lengths(answer_start=1.0)) == {1}
     assert max(lengths()) == 4
-    assert max(lengths(answer_start=0.3, answer_rise=0.1)) == task.max_turns
-    rng = random.Random(0)
-    starter_demo = [
-        play(task, i, lambda e: task.demo_action(e, rng, answer_start=0.3, answer_rise=0.1))
-        for i in insts
-    ]
-    assert 0.05 <= sum(e.success() for e in starter_demo) / len(insts) <= 0.35  # still imperfect
+    starter_demo = episodes(
+        answer_start=STARTER["answer_start"], answer_rise=STARTER["answer_rise"]
+    )
+    assert max(env.turn for env in starter_demo) == task.max_turns
+    assert (
+        0.05 <= sum(env.success() for env in starter_demo) / len(insts) <= 0.35
+    )  # still imperfect
 
 
 def test_copy_demonstrations_answer_at_once_with_only_the_stated_values():

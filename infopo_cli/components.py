@@ -107,7 +107,14 @@ def build_engine(
     if ecfg.name == "hf":
         from infopo_cli.engines.hf import HFEngine
 
-        return HFEngine(model, tok, chat.stop_ids, batch_size=ecfg.batch_size, autocast=autocast)
+        return HFEngine(
+            model,
+            tok,
+            chat.stop_ids,
+            batch_size=ecfg.batch_size,
+            autocast=autocast,
+            prefix_cache=ecfg.enable_prefix_caching,
+        )
     try:
         from infopo_cli.engines.vllm import VLLMEngine
     except ImportError as e:

@@ -83,12 +83,15 @@ class EngineConfig:
     top_p: float = 1.0
     batch_size: int = 64
     """Conversations generated together (hf engine)."""
+    enable_prefix_caching: bool = True
+    """Start each turn from the key/value cache of the conversation's previous turn, so only the
+    new feedback runs through the model (both engines; same samples, less compute). hf: caches are
+    kept for one call and dropped whenever a weight changes."""
     # vLLM options (engine=vllm); ignored by hf.
     dtype: str = "bfloat16"
     gpu_memory_utilization: float = 0.4
     enforce_eager: bool = True
     tensor_parallel_size: int = 1
-    enable_prefix_caching: bool = True
     enable_sleep_mode: bool = False
     sync_every: int = 1
     """Push weights to the engine every N updates."""

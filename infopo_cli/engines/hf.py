@@ -1,7 +1,15 @@
-"""``engine=hf``: batched sampling with transformers ``generate`` on the policy model itself.
+"""``engine=hf``: batched sampling with transformers models, on the policy model itself.
 
-The engine holds the trainer's model object, so a weight push is free. Prompts are left-padded;
-sampled-token log-probs come from the raw logits at the sampling temperature.
+The engine holds the trainer's model object, so a weight push is free. Its sampling loop is its own
+(a key/value cache, one forward per new token) so that a conversation's next turn can start from the
+cache of its previous one: with ``prefix_cache`` the engine keeps, after each call, every row's keys
+and values for the tokens it fed, and a later prompt that extends one of those token sequences only
+runs its new tokens (the feedback and the turn glue) through the model. Multi-turn rollouts re-read
+the whole dialogue every turn otherwise, which is most of their cost on a CPU. Stored caches are
+dropped as soon as any weight changes (parameter version counters), so no stale cache is ever used.
+
+Sampled-token log-probs are those of the tempered distribution (before top-p), as the trainer
+recomputes them.
 """
 
 from __future__ import annotations
@@ -13,64 +21,158 @@ from infopo_cli.engines.base import Engine, Generation
 
 class HFEngine(Engine):
     def __init__(
-        self, model, tokenizer, stop_ids: list[int], batch_size: int = 64, autocast: bool = False
+        self,
+        model,
+        tokenizer,
+        stop_ids: list[int],
+        batch_size: int = 64,
+        autocast: bool = False,
+        prefix_cache: bool = True,
     ):
         self.model = model
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
         self.stop_ids = list(stop_ids)
         self.batch_size = batch_size
         self.autocast = autocast
+        self.prefix_cache = prefix_cache
+        # token ids fed through the model -> per-layer (keys [H, n, D], values [H, n, D])
+        self._store: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._store_lengths: list[int] = []
+        self._weights_version: tuple | None = None
+        self.stats = {"prompt_tokens": 0, "reused_tokens": 0}
 
     @torch.no_grad()
     def generate(self, prompts, *, max_new_tokens, temperature, top_p=1.0):
+        version = tuple((id(p), p._version) for p in self.model.parameters())
+        if version != self._weights_version:
+            self._store, self._store_lengths = {}, []
+            self._weights_version = version
+        old, self._new = self._store, {}
         out: list[Generation] = []
-        for i in range(0, len(prompts), self.batch_size):
-            out += self._generate(
-                prompts[i : i + self.batch_size], max_new_tokens, temperature, top_p
-            )
-        return out
-
-    def _generate(self, prompts, max_new_tokens, temperature, top_p):
-        device = next(self.model.parameters()).device
-        width = max(len(p) for p in prompts)
-        ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        attn = torch.zeros((len(prompts), width), dtype=torch.long)
-        for r, p in enumerate(prompts):
-            ids[r, width - len(p) :] = torch.tensor(p)
-            attn[r, width - len(p) :] = 1
-        sample = temperature > 0
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                res = self.model.generate(
-                    input_ids=ids.to(device),
-                    attention_mask=attn.to(device),
-                    max_new_tokens=max_new_tokens,
-                    do_sample=sample,
-                    temperature=temperature if sample else None,
-                    top_p=top_p if sample else None,
-                    top_k=0 if sample else None,
-                    eos_token_id=self.stop_ids,
-                    pad_token_id=self.pad_id,
-                    return_dict_in_generate=True,
-                    output_logits=True,
-                )
+            for i in range(0, len(prompts), self.batch_size):
+                chunk = prompts[i : i + self.batch_size]
+                out += self._generate(chunk, old, max_new_tokens, temperature, top_p)
         finally:
             self.model.train(was_training)
-        new = res.sequences[:, width:].cpu()  # [B, T]
-        logits = torch.stack(res.logits, dim=1).float().cpu()  # [B, T, V]
-        if sample:
-            logits = logits / temperature
-        lp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)  # [B, T]
+        # a conversation only ever extends its latest turn: keep this call's caches, drop the rest
+        self._store = self._new if self.prefix_cache else {}
+        self._store_lengths = sorted({len(k) for k in self._store}, reverse=True)
+        return out
+
+    def _lookup(self, prompt: list[int], store) -> tuple[int, list | None]:
+        """The longest stored prefix of ``prompt`` that leaves at least one token to run."""
+        for n in self._store_lengths:
+            if n < len(prompt):
+                kv = store.get(tuple(prompt[:n]))
+                if kv is not None:
+                    return n, kv
+        return 0, None
+
+    def _forward(self, ids, attn, pos, cache):
+        device = ids.device
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            out = self.model(
+                input_ids=ids,
+                attention_mask=attn,
+                position_ids=pos,
+                past_key_values=cache,
+                use_cache=True,
+            )
+        return out.logits[:, -1].float(), out.past_key_values
+
+    def _generate(self, prompts, store, max_new_tokens, temperature, top_p):
+        from transformers import DynamicCache
+
+        device = next(self.model.parameters()).device
+        B = len(prompts)
+        hits = [self._lookup(p, store) if self.prefix_cache else (0, None) for p in prompts]
+        cached = [n for n, _ in hits]
+        C = max(cached)  # cached columns
+        M = max(len(p) - n for p, n in zip(prompts, cached))  # new prompt columns
+        # row r: [pad][its n_r cached tokens] | [pad][its m_r new tokens], right-aligned in each part
+        ids = torch.full((B, M), self.pad_id, dtype=torch.long)
+        attn = torch.zeros((B, C + M), dtype=torch.long)
+        for r, (p, n) in enumerate(zip(prompts, cached)):
+            m = len(p) - n
+            ids[r, M - m :] = torch.tensor(p[n:])
+            attn[r, C - n : C] = 1
+            attn[r, C + M - m :] = 1
+        cache = DynamicCache(config=self.model.config)
+        if C:
+            layers = []
+            for li in range(len(hits[cached.index(C)][1])):
+                k0, v0 = hits[cached.index(C)][1][li]
+                K = k0.new_zeros((B, k0.shape[0], C, k0.shape[2]))
+                V = v0.new_zeros((B, v0.shape[0], C, v0.shape[2]))
+                for r, (n, kv) in enumerate(hits):
+                    if n:
+                        K[r, :, C - n :] = kv[li][0]
+                        V[r, :, C - n :] = kv[li][1]
+                layers.append((K, V))
+            cache = DynamicCache(ddp_cache_data=layers, config=self.model.config)
+        self.stats["prompt_tokens"] += sum(len(p) for p in prompts)
+        self.stats["reused_tokens"] += sum(cached)
+        attn = attn.to(device)
+        pos = (attn.cumsum(-1) - 1).clamp(min=0)[:, C:]  # real-token positions of the new columns
+        logits, cache = self._forward(ids.to(device), attn, pos, cache)
+        last_pos = pos[:, -1]
+
+        stop = torch.tensor(self.stop_ids, device=device)
+        done = torch.zeros(B, dtype=torch.bool, device=device)
+        toks, lps = [], []
+        for t in range(max_new_tokens):
+            if temperature > 0:
+                logp = torch.log_softmax(logits / temperature, dim=-1)  # [B, V]
+                probs = _top_p(logp.exp(), top_p) if top_p < 1.0 else logp.exp()
+                nxt = torch.multinomial(probs, 1).squeeze(-1)
+            else:
+                logp = torch.log_softmax(logits, dim=-1)
+                nxt = logp.argmax(-1)
+            was_done = done
+            nxt = torch.where(was_done, torch.full_like(nxt, self.pad_id), nxt)
+            toks.append(nxt)
+            lps.append(logp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1))
+            done = was_done | torch.isin(nxt, stop)
+            if bool(done.all()) or t == max_new_tokens - 1:
+                break
+            # feed the sampled tokens; rows that had already finished feed a masked pad
+            attn = torch.cat([attn, (~was_done).long().unsqueeze(-1)], dim=-1)
+            last_pos = last_pos + 1
+            logits, cache = self._forward(nxt.unsqueeze(-1), attn, last_pos.unsqueeze(-1), cache)
+
+        new = torch.stack(toks, dim=1).cpu()  # [B, T]
+        lp = torch.stack(lps, dim=1).float().cpu()  # [B, T]
         out = []
-        stop = set(self.stop_ids)
-        for r in range(len(prompts)):
-            toks = new[r].tolist()
-            n, finished = len(toks), False
-            for k, t in enumerate(toks):
-                if t in stop:
+        stop_set = set(self.stop_ids)
+        for r in range(B):
+            row = new[r].tolist()
+            n, finished = len(row), False
+            for k, t in enumerate(row):
+                if t in stop_set:
                     n, finished = k + 1, True
                     break
-            out.append(Generation(toks[:n], lp[r, :n].tolist(), finished))
+            out.append(Generation(row[:n], lp[r, :n].tolist(), finished))
+        if self.prefix_cache and all(
+            type(layer).__name__ == "DynamicLayer" for layer in cache.layers
+        ):
+            keep = attn.bool().cpu()  # [B, cache columns]: the real tokens each row fed
+            for r, (p, g) in enumerate(zip(prompts, out)):
+                fed = p + g.token_ids[: keep[r, C + M :].sum().item()]
+                cols = keep[r].nonzero().squeeze(-1).to(device)
+                self._new[tuple(fed)] = [
+                    (layer.keys[r].index_select(1, cols), layer.values[r].index_select(1, cols))
+                    for layer in cache.layers
+                ]
         return out
+
+
+def _top_p(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Nucleus filter over [B, V] probabilities: the smallest top set with mass >= top_p (at least
+    one token), renormalised by ``torch.multinomial``."""
+    sorted_p, order = probs.sort(dim=-1, descending=True)
+    outside = sorted_p.cumsum(-1) - sorted_p >= top_p  # mass before this token already enough
+    sorted_p = sorted_p.masked_fill(outside, 0.0)
+    return torch.zeros_like(probs).scatter(-1, order, sorted_p)

@@ -1,0 +1,110 @@
+"""The hf engine's own sampling loop: a turn that extends the previous one reuses its key/value cache
+and samples exactly what a from-scratch forward would; a weight change drops every cache."""
+
+from __future__ import annotations
+
+import random
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from infopo_cli.engines.hf import HFEngine, _top_p
+
+STOP = 5
+TOK = SimpleNamespace(pad_token_id=0)
+
+
+def _prompts(rng: random.Random, n: int) -> list[list[int]]:
+    return [[rng.randrange(6, 64) for _ in range(rng.randint(3, 12))] for _ in range(n)]
+
+
+def _next_turn(rng: random.Random, prompts, gens) -> list[list[int]]:
+    """Each conversation continued: its prompt, its action, then 1-7 feedback tokens."""
+    return [
+        p + g.token_ids + [rng.randrange(6, 64) for _ in range(rng.randint(1, 7))]
+        for p, g in zip(prompts, gens)
+    ]
+
+
+def _same(a, b, tol=1e-5):
+    assert [g.token_ids for g in a] == [g.token_ids for g in b]
+    assert [g.finished for g in a] == [g.finished for g in b]
+    for x, y in zip(a, b):
+        assert max((abs(u - v) for u, v in zip(x.logprobs, y.logprobs)), default=0.0) < tol
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_a_continued_turn_reuses_its_cache_and_samples_what_a_full_forward_does(
+    tiny_lm, temperature
+):
+    rng = random.Random(0)
+    cached = HFEngine(tiny_lm, TOK, [STOP], batch_size=3)  # chunks of 3: caches cross chunks
+    plain = HFEngine(tiny_lm, TOK, [STOP], batch_size=3, prefix_cache=False)
+    kw = dict(max_new_tokens=6, temperature=temperature)
+    first = _prompts(rng, 7)
+    torch.manual_seed(1)
+    gens = cached.generate(first, **kw)
+    torch.manual_seed(1)
+    _same(gens, plain.generate(first, **kw))
+    assert cached.stats["reused_tokens"] == 0
+
+    # two turns on: five conversations continue (shuffled), two new ones start beside them
+    for turn in range(2):
+        nxt = _next_turn(rng, first, gens)[:5] + _prompts(rng, 2)
+        order = list(range(len(nxt)))
+        rng.shuffle(order)
+        nxt = [nxt[i] for i in order]
+        before = cached.stats["reused_tokens"]
+        torch.manual_seed(2 + turn)
+        gens = cached.generate(nxt, **kw)
+        torch.manual_seed(2 + turn)
+        _same(gens, plain.generate(nxt, **kw))
+        reused = cached.stats["reused_tokens"] - before
+        # every continued row reuses at least its previous prompt, and never its new tokens
+        assert sum(len(first[order[i]]) for i in range(7) if order[i] < 5) <= reused
+        assert reused < sum(len(p) for p in nxt) - 2 * 3
+        first = nxt
+    assert plain.stats["reused_tokens"] == 0
+
+
+def test_a_weight_change_drops_the_caches(tiny_lm):
+    import copy
+
+    model = copy.deepcopy(tiny_lm)
+    rng = random.Random(3)
+    engine = HFEngine(model, TOK, [STOP])
+    first = _prompts(rng, 4)
+    gens = engine.generate(first, max_new_tokens=5, temperature=0.0)
+    with torch.no_grad():  # an optimizer step: in-place, as every torch optimizer updates
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(4)) * 0.05)
+    nxt = _next_turn(rng, first, gens)
+    after = engine.generate(nxt, max_new_tokens=5, temperature=0.0)
+    assert engine.stats["reused_tokens"] == 0
+    _same(
+        after,
+        HFEngine(model, TOK, [STOP], prefix_cache=False).generate(
+            nxt, max_new_tokens=5, temperature=0.0
+        ),
+    )
+
+
+def test_generation_stops_at_the_stop_token_and_reports_unfinished_rows(tiny_lm):
+    engine = HFEngine(tiny_lm, TOK, list(range(6, 64)))  # nearly every token stops
+    out = engine.generate([[7, 8, 9]], max_new_tokens=4, temperature=0.0)[0]
+    assert out.finished == (out.token_ids[-1] >= 6)
+    assert len(out.token_ids) == len(out.logprobs) <= 4
+    never = HFEngine(tiny_lm, TOK, [63_999])  # a stop id no model emits
+    out = never.generate([[7, 8, 9], [10]], max_new_tokens=4, temperature=1.0)
+    assert all(len(g.token_ids) == 4 and not g.finished for g in out)
+    assert all(lp <= 0.0 for g in out for lp in g.logprobs)
+
+
+def test_top_p_keeps_the_smallest_top_set_reaching_the_mass():
+    probs = torch.tensor([[0.3, 0.5, 0.05, 0.15]])
+    assert torch.equal(_top_p(probs, 0.7), torch.tensor([[0.3, 0.5, 0.0, 0.0]]))
+    assert torch.equal(_top_p(probs, 0.5), torch.tensor([[0.0, 0.5, 0.0, 0.0]]))
+    assert torch.equal(_top_p(probs, 0.81), torch.tensor([[0.3, 0.5, 0.0, 0.15]]))
+    # at least one token
+    assert torch.equal(_top_p(probs, 0.1), torch.tensor([[0.0, 0.5, 0.0, 0.0]]))

@@ -63,7 +63,10 @@ def cached_build(name: str, params: dict, build: Callable[[Path], None]) -> Path
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):
-    """A byte-level BPE tokenizer with ChatML special tokens and chat template (any text encodes)."""
+    """A byte-level BPE tokenizer with ChatML special tokens and chat template (any text encodes).
+
+    The template's role names are in the training text as often as all of it, so each is one token:
+    a turn's headers cost 5 tokens instead of up to 10, which is a fifth of a short dialogue."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -77,7 +80,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
         min_frequency=2,
         show_progress=False,
     )
-    tok.train_from_iterator(texts, trainer)
+    tok.train_from_iterator([*texts, *["system\nuser\nassistant\n"] * len(texts)], trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token="<|im_end|>",
@@ -132,7 +135,7 @@ def build_tiny(out: Path) -> None:
 
 
 def tiny_path() -> Path:
-    return cached_build("tiny", {"v": 2, "hidden": 256, "layers": 2, "vocab": 2048}, build_tiny)
+    return cached_build("tiny", {"v": 3, "hidden": 256, "layers": 2, "vocab": 2048}, build_tiny)
 
 
 def smollm2_gguf() -> Path:

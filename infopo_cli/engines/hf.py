@@ -37,7 +37,6 @@ class HFEngine(Engine):
         self.prefix_cache = prefix_cache
         # token ids fed through the model -> per-layer (keys [H, n, D], values [H, n, D])
         self._store: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
-        self._store_lengths: list[int] = []
         self._weights_version: tuple | None = None
         self.stats = {"prompt_tokens": 0, "reused_tokens": 0}
 
@@ -45,26 +44,27 @@ class HFEngine(Engine):
     def generate(self, prompts, *, max_new_tokens, temperature, top_p=1.0):
         version = tuple((id(p), p._version) for p in self.model.parameters())
         if version != self._weights_version:
-            self._store, self._store_lengths = {}, []
+            self._store = {}
             self._weights_version = version
-        old, self._new = self._store, {}
+        old, new = self._store, {}
+        lengths = sorted({len(k) for k in old}, reverse=True)  # longest prefix first
         out: list[Generation] = []
         was_training = self.model.training
         self.model.eval()
         try:
             for i in range(0, len(prompts), self.batch_size):
                 chunk = prompts[i : i + self.batch_size]
-                out += self._generate(chunk, old, max_new_tokens, temperature, top_p)
+                out += self._generate(chunk, old, lengths, new, max_new_tokens, temperature, top_p)
         finally:
             self.model.train(was_training)
         # a conversation only ever extends its latest turn: keep this call's caches, drop the rest
-        self._store = self._new if self.prefix_cache else {}
-        self._store_lengths = sorted({len(k) for k in self._store}, reverse=True)
+        self._store = new
         return out
 
-    def _lookup(self, prompt: list[int], store) -> tuple[int, list | None]:
+    @staticmethod
+    def _lookup(prompt: list[int], store, lengths: list[int]) -> tuple[int, list | None]:
         """The longest stored prefix of ``prompt`` that leaves at least one token to run."""
-        for n in self._store_lengths:
+        for n in lengths:
             if n < len(prompt):
                 kv = store.get(tuple(prompt[:n]))
                 if kv is not None:
@@ -83,12 +83,16 @@ class HFEngine(Engine):
             )
         return out.logits[:, -1].float(), out.past_key_values
 
-    def _generate(self, prompts, store, max_new_tokens, temperature, top_p):
+    def _generate(self, prompts, store, lengths, new_store, max_new_tokens, temperature, top_p):
+        """One batch: reuse ``store`` caches, sample, and put each row's fed caches in ``new_store``."""
         from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
 
         device = next(self.model.parameters()).device
         B = len(prompts)
-        hits = [self._lookup(p, store) if self.prefix_cache else (0, None) for p in prompts]
+        hits = [
+            self._lookup(p, store, lengths) if self.prefix_cache else (0, None) for p in prompts
+        ]
         cached = [n for n, _ in hits]
         C = max(cached)  # cached columns
         M = max(len(p) - n for p, n in zip(prompts, cached))  # new prompt columns
@@ -103,8 +107,7 @@ class HFEngine(Engine):
         cache = DynamicCache(config=self.model.config)
         if C:
             layers = []
-            for li in range(len(hits[cached.index(C)][1])):
-                k0, v0 = hits[cached.index(C)][1][li]
+            for li, (k0, v0) in enumerate(hits[cached.index(C)][1]):  # shapes from a full row
                 K = k0.new_zeros((B, k0.shape[0], C, k0.shape[2]))
                 V = v0.new_zeros((B, v0.shape[0], C, v0.shape[2]))
                 for r, (n, kv) in enumerate(hits):
@@ -155,14 +158,12 @@ class HFEngine(Engine):
                     n, finished = k + 1, True
                     break
             out.append(Generation(row[:n], lp[r, :n].tolist(), finished))
-        if self.prefix_cache and all(
-            type(layer).__name__ == "DynamicLayer" for layer in cache.layers
-        ):
+        if self.prefix_cache and all(type(layer) is DynamicLayer for layer in cache.layers):
             keep = attn.bool().cpu()  # [B, cache columns]: the real tokens each row fed
             for r, (p, g) in enumerate(zip(prompts, out)):
                 fed = p + g.token_ids[: keep[r, C + M :].sum().item()]
                 cols = keep[r].nonzero().squeeze(-1).to(device)
-                self._new[tuple(fed)] = [
+                new_store[tuple(fed)] = [
                     (layer.keys[r].index_select(1, cols), layer.values[r].index_select(1, cols))
                     for layer in cache.layers
                 ]

@@ -27,6 +27,7 @@ SETTINGS = {
     "clarify_compare": METHODS,
     "clarify_compare_short": METHODS[:2],
     "clarify_compare_hard": METHODS[:2],
+    "clarify_compare_tight": METHODS[:2],
 }
 
 

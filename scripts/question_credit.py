@@ -8,7 +8,9 @@ Each agent question of a logged rollout (`rollouts/step_N.jsonl`) is replayed on
   repeat    it names only task slots that are already known
   off-task  it names no task slot (a field this request does not have, or a filler question)
 Runs are grouped by fusion mode (their seeds pooled). For the first and the last `--window` logged
-steps it prints, per kind, the count, mean information gain and mean advantage, and how episodes
+steps it prints, per kind, the count, mean information gain and mean advantage; the information gain
+split by what came next (another question, or the answer: the gain measures how much the reply moves
+the next message, so it can only be as large as that message's dependence on it); and how episodes
 end: the share answered with every slot known and the mean number of turns.
 """
 
@@ -61,9 +63,14 @@ def window_stats(task: ClarifyTask, by_id: dict, files: list[Path], acc: dict) -
             r = json.loads(line)
             turns = r["turns"]
             kinds, informed = classify(task, by_id[r["task_id"]], [t["action"] for t in turns])
-            for kind, t in zip(kinds, turns, strict=False):
+            answered = len(turns) > len(kinds)
+            for i, (kind, t) in enumerate(zip(kinds, turns, strict=False)):
                 acc[kind, "ig"].append(t["ig"])
                 acc[kind, "adv"].append(t["advantage"])
+                if i + 1 < len(kinds):
+                    acc[kind, "ig_before_question"].append(t["ig"])
+                elif answered:
+                    acc[kind, "ig_before_answer"].append(t["ig"])
             acc["informed"].append(float(informed))
             acc["turns"].append(len(turns))
 
@@ -86,14 +93,26 @@ def main() -> None:
     def mean(xs: list[float]) -> str:
         return f"{statistics.fmean(xs):+.4f}" if xs else "-"
 
+    def ig(method: str, xs: list[float]) -> str:
+        return "-" if method == "none" else mean(xs)  # plain GRPO does not score turns
+
     print("| method | steps | kind | questions | mean IG | mean advantage |")
     print("|---|---|---|---|---|---|")
     for (method, name), acc in sorted(stats.items()):
         for kind in KINDS:
             n = len(acc[kind, "ig"])
             print(
-                f"| {method} | {name} {args.window} | {kind} | {n} | {mean(acc[kind, 'ig'])} "
+                f"| {method} | {name} {args.window} | {kind} | {n} | {ig(method, acc[kind, 'ig'])} "
                 f"| {mean(acc[kind, 'adv'])} |"
+            )
+    print("\n| method | steps | kind | IG, a question next (n) | IG, the answer next (n) |")
+    print("|---|---|---|---|---|")
+    for (method, name), acc in sorted(stats.items()):
+        for kind in KINDS:
+            q, a = acc[kind, "ig_before_question"], acc[kind, "ig_before_answer"]
+            print(
+                f"| {method} | {name} {args.window} | {kind} | {ig(method, q)} ({len(q)}) "
+                f"| {ig(method, a)} ({len(a)}) |"
             )
     print("\n| method | steps | answered with every slot known | mean turns |")
     print("|---|---|---|---|")

@@ -1,5 +1,8 @@
 """The learning-rate schedule and the per-model RL settings that `infopo train` composes."""
 
+import json
+from collections import defaultdict
+
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -78,6 +81,10 @@ def test_comparison_experiments_compose_and_evals_see_the_same_tasks():
         "task.max_turns=4",
         "task.reward=binary",
     ]
+    assert sorted(compare.task_overrides("clarify_compare_tight")) == [
+        "task.max_turns=3",
+        "task.reward=binary",
+    ]
 
 
 def test_question_credit_sorts_questions_by_what_the_reply_adds():
@@ -97,3 +104,36 @@ def test_question_credit_sorts_questions_by_what_the_reply_adds():
     kinds, informed = credit.classify(task, inst, [ask(h) for h in hidden] + [answer])
     assert kinds == ["useful"] * len(hidden) and informed
     assert credit.classify(task, inst, [ask(hidden[0])]) == (["useful"], False)  # no answer
+
+
+def test_question_credit_splits_information_gain_by_what_came_next(tmp_path):
+    from infopo_cli.tasks.clarify import ClarifyTask
+
+    credit = _script("question_credit")
+    task = ClarifyTask(train_size=5, test_size=5)
+    inst = task.instances("test")[0]
+    values, revealed = inst.hidden["values"], inst.hidden["revealed"]
+    hidden = [k for k in values if k not in revealed]
+    ask = "What {} would you like?".format
+    answer = "ANSWER: " + "; ".join(f"{k} = {v}" for k, v in values.items())
+
+    def turn(action, ig):
+        return {"action": action, "ig": ig, "advantage": 0.0}
+
+    episodes = [
+        # useful -> useful -> answer: the first gain precedes a question, the second the answer
+        [turn(ask(hidden[0]), 0.01), turn(ask(hidden[1]), 0.3), turn(answer, 0.0)],
+        # repeat -> answer
+        [turn(ask(revealed[0]), 0.1), turn(answer, 0.0)],
+        # useful, then the episode ran out of turns: nothing came next, no split
+        [turn(ask(hidden[0]), 0.0)],
+    ]
+    f = tmp_path / "step_0001.jsonl"
+    f.write_text("".join(json.dumps({"task_id": inst.id, "turns": e}) + "\n" for e in episodes))
+    acc = defaultdict(list)
+    credit.window_stats(task, {inst.id: inst}, [f], acc)
+    assert acc["useful", "ig_before_question"] == [0.01]
+    assert acc["useful", "ig_before_answer"] == [0.3]
+    assert acc["repeat", "ig_before_answer"] == [0.1] and not acc["repeat", "ig_before_question"]
+    assert acc["useful", "ig"] == [0.01, 0.3, 0.0]
+    assert acc["informed"] == [1.0, 0.0, 0.0] and acc["turns"] == [3, 2, 1]

@@ -81,6 +81,9 @@ def build_starter(out: Path, seed: int = 0, **overrides) -> None:
         1024,
         answer_start=p["answer_start"],
         answer_rise=p["answer_rise"],
+        # not a STARTER key, so the default's cache key is unchanged; the learning comparison's
+        # tracking variant (docs/experiments.md) builds with ask_unknown=0.5
+        ask_unknown=p.get("ask_unknown", 0.0),
     )
     copies = demo_trajectories(
         task,

@@ -157,6 +157,36 @@ def test_demonstrator_answer_hazard_sets_dialogue_length():
     )  # still imperfect
 
 
+def test_ask_unknown_demonstrator_questions_track_the_replies():
+    """ask_unknown=1 re-asks a task slot only through the 20% of questions drawn from the whole
+    domain (the off-task ones); the default re-asks about half the time, and ask_unknown=0 replays
+    exactly the default demonstrations (no extra draws)."""
+    from infopo_cli.tasks.clarify import slots_asked
+
+    task = ClarifyTask()
+
+    def repeats(**kw) -> tuple[int, int, list[str]]:
+        rng, n, rep, actions = random.Random(0), 0, 0, []
+        for inst in task.instances("test"):
+            env = task.make_env(inst)
+            for _ in range(task.max_turns):
+                action = task.demo_action(env, rng, answer_start=0.0, answer_rise=0.0, **kw)
+                named = {s.name for s in slots_asked(env.domain, action)} & env.values.keys()
+                if named and not action.startswith("ANSWER") and env.known < env.values.keys():
+                    n += 1
+                    rep += not (named - env.known)
+                actions.append(action)
+                if env.step(action).done:
+                    break
+        return rep, n, actions
+
+    rep, n, default_actions = repeats()
+    assert 0.3 < rep / n < 0.7
+    assert repeats(ask_unknown=0.0)[2] == default_actions
+    rep, n, _ = repeats(ask_unknown=1.0)
+    assert n > 100 and rep / n < 0.1
+
+
 def test_copy_demonstrations_answer_at_once_with_only_the_stated_values():
     task = ClarifyTask()
     rng = random.Random(0)

@@ -376,6 +376,7 @@ class ClarifyTask(Task):
         guess: bool = True,
         answer_start: float = 0.15,
         answer_rise: float = 0.3,
+        ask_unknown: float = 0.0,
     ) -> str:
         """An imperfect demonstrator: a random slot question (sometimes known, sometimes not part of
         the task, sometimes irrelevant) or an early answer filling unknown slots with guesses.
@@ -383,7 +384,10 @@ class ClarifyTask(Task):
         It answers with probability ``answer_p`` per turn (default: ``answer_start``, rising by
         ``answer_rise`` a turn; always on the last turn).
         ``guess=False`` leaves unknown slots out of the answer, so every value in it is one the
-        user stated: pure copying, the lesson a small policy finds hardest to pick up."""
+        user stated: pure copying, the lesson a small policy finds hardest to pick up.
+        ``ask_unknown`` is the probability that a question about a task slot picks one not yet known
+        (0: any task slot, so about half the questions repeat): a demonstrator whose next question
+        depends on the replies so far."""
         if answer_p is None:
             answer_p = answer_start + answer_rise * env.turn
         if rng.random() < answer_p or env.turn >= env.max_turns - 1:
@@ -397,11 +401,14 @@ class ClarifyTask(Task):
         r = rng.random()
         if r < 0.1:
             return rng.choice(QUESTION_FILLERS)
-        pool = (
-            list(env.domain.slots)
-            if r < 0.3
-            else [s for s in env.domain.slots if s.name in env.values]
-        )
+        if r < 0.3:
+            pool = list(env.domain.slots)
+        else:
+            pool = [s for s in env.domain.slots if s.name in env.values]
+            unknown = [s for s in pool if s.name not in env.known]
+            # drawn only when asked for, so ask_unknown=0 replays the same demonstrations
+            if unknown and ask_unknown > 0 and rng.random() < ask_unknown:
+                pool = unknown
         slot = rng.choice(pool)
         return rng.choice(QUESTION_TEMPLATES).format(slot=slot.name)
 

@@ -48,7 +48,8 @@ class LoraConfig:
 @dataclass
 class ModelConfig:
     name: str = "starter"
-    """Built-in model: ``starter`` (default policy), ``tiny`` (tests), ``smollm2-135m`` (real LLM on CPU)."""
+    """Built-in model: ``starter`` (default policy), ``starter-tracking`` (its variant that asks about
+    unknown slots more often), ``tiny`` (tests), ``smollm2-135m`` (real LLM on CPU)."""
     path: str | None = None
     """A hub id or local Hugging Face folder; overrides ``name`` when set."""
     dtype: str = "float32"

@@ -28,19 +28,29 @@ SETTINGS = {
     "clarify_compare_short": METHODS[:2],
     "clarify_compare_hard": METHODS[:2],
     "clarify_compare_tight": METHODS[:2],
+    "clarify_compare_tracking": METHODS[:2],
 }
+
+
+def compose_setting(setting: str):
+    """The train config of a setting (includes and all) and of the plain default."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(EXPERIMENTS.parent), version_base="1.3"):
+        plain = compose(config_name="train")
+        return compose(config_name="train", overrides=[f"+experiment={setting}"]), plain
 
 
 def task_overrides(setting: str) -> list[str]:
     """The task knobs the setting changes, as CLI overrides, so the evaluations play exactly the
-    tasks the training runs are scored on. Hydra composes the setting (includes and all) and the
-    plain default; the task fields that differ are the overrides."""
-    from hydra import compose, initialize_config_dir
+    tasks the training runs are scored on: the task fields that differ from the plain default."""
+    cfg, plain = compose_setting(setting)
+    return [f"task.{k}={v}" for k, v in cfg.task.items() if plain.task.get(k) != v]
 
-    with initialize_config_dir(config_dir=str(EXPERIMENTS.parent), version_base="1.3"):
-        plain = compose(config_name="train").task
-        task = compose(config_name="train", overrides=[f"+experiment={setting}"]).task
-    return [f"task.{k}={v}" for k, v in task.items() if plain.get(k) != v]
+
+def policy_model(setting: str) -> str:
+    """The model the setting's runs start from (the untrained row evaluates it)."""
+    return str(compose_setting(setting)[0].model.name)
 
 
 def run(cmd: list[str], log: Path) -> None:
@@ -107,7 +117,11 @@ def main() -> None:
         )
         evals = {
             # decoded as the training runs evaluate it (conf/model_tuning/starter.yaml)
-            "starter": ["model=starter", "engine.max_new_tokens=24", "eval.temperature=1.0"],
+            "starter": [
+                f"model={policy_model(setting)}",
+                "engine.max_new_tokens=24",
+                "eval.temperature=1.0",
+            ],
             "oracle": ["policy=oracle"],
         }
         for name, extra in evals.items():

@@ -85,6 +85,19 @@ def test_comparison_experiments_compose_and_evals_see_the_same_tasks():
         "task.max_turns=3",
         "task.reward=binary",
     ]
+    # the tracking setting: the tight task, started from the starter's tracking variant, which
+    # keeps the starter's tuned RL settings
+    assert compare.task_overrides("clarify_compare_tracking") == compare.task_overrides(
+        "clarify_compare_tight"
+    )
+    assert compare.policy_model("clarify_compare_tracking") == "starter-tracking"
+    assert compare.policy_model("clarify_compare") == "starter"
+    tracking = _train_cfg("+experiment=clarify_compare_tracking")
+    assert (tracking.trainer.lr, tracking.trainer.kl_coef, tracking.engine.max_new_tokens) == (
+        3e-4,
+        0.01,
+        24,
+    )
 
 
 def test_question_credit_sorts_questions_by_what_the_reply_adds():

@@ -100,16 +100,24 @@ def test_comparison_experiments_compose_and_evals_see_the_same_tasks():
     )
 
 
-def test_question_credit_sorts_questions_by_what_the_reply_adds():
-    from infopo_cli.tasks.clarify import QUESTION_FILLERS, ClarifyTask
+def _clarify_case():
+    """A small clarify task, one test instance, its revealed and hidden slots, a question maker and
+    the all-correct answer."""
+    from infopo_cli.tasks.clarify import ClarifyTask
 
-    credit = _script("question_credit")
     task = ClarifyTask(train_size=5, test_size=5)
     inst = task.instances("test")[0]
     values, revealed = inst.hidden["values"], inst.hidden["revealed"]
     hidden = [k for k in values if k not in revealed]
-    ask = "What {} would you like?".format
     answer = "ANSWER: " + "; ".join(f"{k} = {v}" for k, v in values.items())
+    return task, inst, revealed, hidden, "What {} would you like?".format, answer
+
+
+def test_question_credit_sorts_questions_by_what_the_reply_adds():
+    from infopo_cli.tasks.clarify import QUESTION_FILLERS
+
+    credit = _script("question_credit")
+    task, inst, revealed, hidden, ask, answer = _clarify_case()
     kinds, informed = credit.classify(
         task, inst, [ask(revealed[0]), ask(hidden[0]), ask(hidden[0]), QUESTION_FILLERS[2], answer]
     )
@@ -120,15 +128,8 @@ def test_question_credit_sorts_questions_by_what_the_reply_adds():
 
 
 def test_question_credit_splits_information_gain_by_what_came_next(tmp_path):
-    from infopo_cli.tasks.clarify import ClarifyTask
-
     credit = _script("question_credit")
-    task = ClarifyTask(train_size=5, test_size=5)
-    inst = task.instances("test")[0]
-    values, revealed = inst.hidden["values"], inst.hidden["revealed"]
-    hidden = [k for k in values if k not in revealed]
-    ask = "What {} would you like?".format
-    answer = "ANSWER: " + "; ".join(f"{k} = {v}" for k, v in values.items())
+    task, inst, revealed, hidden, ask, answer = _clarify_case()
 
     def turn(action, ig):
         return {"action": action, "ig": ig, "advantage": 0.0}

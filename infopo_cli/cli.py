@@ -16,17 +16,17 @@ from infopo_cli.errors import ConfigError
 APPS = {
     "train": (
         "train",
-        "infopo_cli.train:train_main",
+        "infopo_cli.recipes.train:train_main",
         "RL training with InfoPO (default: the embedded clarify task on CPU)",
     ),
     "sft": (
         "sft",
-        "infopo_cli.sft:sft_main",
+        "infopo_cli.recipes.sft:sft_main",
         "supervised warm start on demonstrations or a JSONL of chats",
     ),
     "eval": (
         "eval",
-        "infopo_cli.evaluate:evaluate_main",
+        "infopo_cli.recipes.evaluate:evaluate_main",
         "evaluate a model, a run's checkpoint or an oracle on a task split",
     ),
 }
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     cmd, rest = argv[0], argv[1:]
     if cmd == "report":
-        from infopo_cli.report import report_cli
+        from infopo_cli.recipes.report import report_cli
 
         try:
             report_cli(rest)

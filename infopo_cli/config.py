@@ -127,7 +127,7 @@ class FusionConfig:
     """beta = beta0 * exp(-decay * epoch), epoch = prompts seen / train split size."""
 
     def __post_init__(self):
-        from infopo_cli.advantages import FUSION_MODES
+        from infopo_cli.core.advantages import FUSION_MODES
 
         _check(self.mode in FUSION_MODES, "fusion.mode", self.mode, ", ".join(FUSION_MODES))
         _check(self.beta >= 0, "fusion.beta", self.beta, "a number >= 0")
@@ -140,7 +140,7 @@ class InfogainConfig:
     placeholder: str = "No information found."
     """Text of the masked counterfactual o~_t, forced to the feedback's token length."""
     impl: str = "fast"
-    """naive (two passes per scored turn) | fast (reuses the old-log-prob pass; infopo_cli.infogain_fast)."""
+    """naive (two passes per scored turn) | fast (reuses the old-log-prob pass; infopo_cli.core.infogain_fast)."""
     token_budget: int = 16384
     """Rows x longest row per forward batch: bounds memory on long trajectories."""
 

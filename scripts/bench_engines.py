@@ -1,7 +1,7 @@
 """Rollout throughput of engine=hf and engine=vllm on the same multi-turn batch.
 
 Plays the clarify task (scripted user) with SmolLM2-135M-Instruct, P prompts x G rollouts, through
-``infopo_cli.rollout.rollout`` exactly as training does, once per engine, and reports generated
+``infopo_cli.core.rollout.rollout`` exactly as training does, once per engine, and reports generated
 tokens per second of engine time (time inside ``generate`` only: the environment and the user are
 the same for both) and the vllm/hf ratio. It also times the weight push of engine=vllm both ways
 (in-memory tensors and a safetensors file) and the engine's log-prob gap to the fp32 trainer model.
@@ -23,11 +23,11 @@ import time
 
 import torch
 
-from infopo_cli import models
-from infopo_cli.chat import ChatFormat
 from infopo_cli.config import EngineConfig
+from infopo_cli.core.chat import ChatFormat
+from infopo_cli.core.rollout import rollout
 from infopo_cli.engines.base import Engine
-from infopo_cli.rollout import rollout
+from infopo_cli.runtime import models
 from infopo_cli.simulators.scripted import ScriptedSimulator
 from infopo_cli.tasks.clarify import ClarifyTask
 

@@ -4,7 +4,7 @@ Rolls out clarify episodes of exactly ``--turns`` turns (a scripted agent asks a
 and answers at the last one; ``--policy model`` samples the agent's messages from the model
 instead), then on that one batch times:
 
-1. IG scoring alone: ``infopo_cli.infogain.information_gain`` (two full passes per scored turn)
+1. IG scoring alone: ``infopo_cli.core.infogain.information_gain`` (two full passes per scored turn)
    against ``information_gain_fast`` (old log-probs reused, one prefix pass, packed counterfactual
    segments) and against ``logprobs_and_information_gain`` (old log-probs and IG from one pass,
    also timed with ``action_tokens_only``); both fast scorers are checked against the reference
@@ -35,18 +35,18 @@ from dataclasses import dataclass
 import torch
 from omegaconf import OmegaConf
 
-from infopo_cli.advantages import fuse_advantages_with_stats
-from infopo_cli.chat import ChatFormat
-from infopo_cli.components import pick_device
 from infopo_cli.config import CONF_DIR, TrainerConfig
-from infopo_cli.infogain import DEFAULT_PLACEHOLDER, information_gain
-from infopo_cli.infogain_fast import information_gain_fast, logprobs_and_information_gain
-from infopo_cli.models import load_model, load_tokenizer, resolve_path
-from infopo_cli.rollout import rollout
+from infopo_cli.core.advantages import fuse_advantages_with_stats
+from infopo_cli.core.chat import ChatFormat
+from infopo_cli.core.infogain import DEFAULT_PLACEHOLDER, information_gain
+from infopo_cli.core.infogain_fast import information_gain_fast, logprobs_and_information_gain
+from infopo_cli.core.rollout import rollout
+from infopo_cli.core.trajectory import Batch
+from infopo_cli.core.update import PolicyTrainer
+from infopo_cli.recipes.setup import pick_device
+from infopo_cli.runtime.models import load_model, load_tokenizer, resolve_path
 from infopo_cli.simulators.scripted import ScriptedSimulator
 from infopo_cli.tasks.clarify import QUESTION_TEMPLATES, ClarifyEnv, ClarifyTask
-from infopo_cli.trainer import PolicyTrainer
-from infopo_cli.trajectory import Batch
 
 
 def asking_policy(task: ClarifyTask, seed: int) -> Callable[[ClarifyEnv], str]:

@@ -53,9 +53,9 @@ def child(args: argparse.Namespace) -> dict:
     """Load the model, run one update on a random batch, report its peak memory."""
     import torch
 
-    from infopo_cli import models
     from infopo_cli.config import TrainerConfig
-    from infopo_cli.trainer import PolicyTrainer
+    from infopo_cli.core.update import PolicyTrainer
+    from infopo_cli.runtime import models
 
     torch.manual_seed(0)
     path = str(models.smollm2_path() if args.model == "smollm2-135m" else models.tiny_path())
@@ -112,7 +112,7 @@ def main() -> None:
         print(json.dumps(child(args)))
         return
     if args.model == "smollm2-135m":  # build the cached model once, outside the measurements
-        from infopo_cli import models
+        from infopo_cli.runtime import models
 
         models.smollm2_path()
     base = [sys.executable, __file__, "--child", *sys.argv[1:]]

@@ -25,13 +25,13 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=24)
     args = ap.parse_args()
 
-    from infopo_cli import models
-    from infopo_cli.chat import ChatFormat
+    from infopo_cli.core.chat import ChatFormat
+    from infopo_cli.core.rollout import rollout
     from infopo_cli.engines.hf import HFEngine
-    from infopo_cli.rollout import rollout
+    from infopo_cli.runtime import models
     from infopo_cli.simulators.scripted import ScriptedSimulator
-    from infopo_cli.starter import starter_path
     from infopo_cli.tasks.clarify import ClarifyTask
+    from infopo_cli.zoo.starter import starter_path
 
     path = args.model or str(starter_path())
     model = models.load_model(path, "float32", "cpu").eval()

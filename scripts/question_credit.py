@@ -25,7 +25,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from infopo_cli.components import build_task
+from infopo_cli.recipes.setup import build_task
 from infopo_cli.tasks.clarify import ClarifyTask, slots_asked
 
 KINDS = ("useful", "repeat", "off-task")

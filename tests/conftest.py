@@ -37,7 +37,7 @@ def random_trajectory(
     rng: random.Random, n_turns: int, vocab: int = 64, group: str = "g", empty_every: int = 0
 ):
     """Prompt, then per turn: action, glue, feedback (sometimes empty or None), glue."""
-    from infopo_cli.trajectory import Trajectory, Turn
+    from infopo_cli.core.trajectory import Trajectory, Turn
 
     ids = [rng.randrange(1, vocab) for _ in range(rng.randint(2, 8))]
     turns = []

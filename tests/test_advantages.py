@@ -8,7 +8,11 @@ import statistics
 import pytest
 import torch
 
-from infopo_cli.advantages import fuse_advantages, fuse_advantages_with_stats, outcome_advantage
+from infopo_cli.core.advantages import (
+    fuse_advantages,
+    fuse_advantages_with_stats,
+    outcome_advantage,
+)
 
 EPS = 1e-6
 

@@ -133,7 +133,7 @@ def test_demonstrator_answer_hazard_sets_dialogue_length():
     """answer_start/answer_rise shape when the demonstrator stops asking: never before the last turn
     at (0, 0); the default (0.15, +0.3 a turn) never lets it reach a fifth message; the starter
     build's (0.3, +0.1) does, so the warm start has seen the long dialogues RL moves it to."""
-    from infopo_cli.starter import STARTER
+    from infopo_cli.zoo.starter import STARTER
 
     task = ClarifyTask()
     insts = task.instances("test")

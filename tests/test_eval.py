@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from infopo_cli.errors import ConfigError
-from infopo_cli.evaluate import (
+from infopo_cli.recipes.evaluate import (
     ASK_INSTRUCTION,
     aggregate,
     evaluate_main,

@@ -7,9 +7,9 @@ import random
 import pytest
 import torch
 
-from infopo_cli.infogain import fit_placeholder, information_gain
-from infopo_cli.logprobs import token_logprobs
-from infopo_cli.trajectory import Trajectory, Turn
+from infopo_cli.core.infogain import fit_placeholder, information_gain
+from infopo_cli.core.logprobs import token_logprobs
+from infopo_cli.core.trajectory import Trajectory, Turn
 from tests.conftest import random_trajectory
 
 

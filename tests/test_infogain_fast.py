@@ -1,4 +1,4 @@
-"""The fast information-gain scorer against the reference scorer (infopo_cli.infogain).
+"""The fast information-gain scorer against the reference scorer (infopo_cli.core.infogain).
 
 Both must give the same IG_t (float32, 1e-5) on random multi-turn trajectories: 1-12 turns, mixed
 lengths and padding, empty feedback (None and zero-length spans), glue of zero or more tokens, a
@@ -12,8 +12,8 @@ import random
 import pytest
 import torch
 
-from infopo_cli.infogain import information_gain
-from infopo_cli.infogain_fast import (
+from infopo_cli.core.infogain import information_gain
+from infopo_cli.core.infogain_fast import (
     Segment,
     information_gain_fast,
     logprobs_and_information_gain,
@@ -22,8 +22,8 @@ from infopo_cli.infogain_fast import (
     segment_mask,
     supports_packing,
 )
-from infopo_cli.logprobs import token_logprobs
-from infopo_cli.trajectory import Batch, Trajectory, Turn
+from infopo_cli.core.logprobs import token_logprobs
+from infopo_cli.core.trajectory import Batch, Trajectory, Turn
 
 VOCAB = 64
 SHORT_PH = [9, 10]  # shorter than most feedback spans: its last token is repeated

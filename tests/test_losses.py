@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from infopo_cli.losses import entropy_bonus, kl_k3, ppo_clip_loss
+from infopo_cli.core.losses import entropy_bonus, kl_k3, ppo_clip_loss
 
 
 @pytest.mark.parametrize(

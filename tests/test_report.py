@@ -15,8 +15,8 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from infopo_cli.errors import ConfigError
-from infopo_cli.report import build_report, find_run_dirs, load_run, seed_band, series
-from infopo_cli.sweep import SweepIndex, group_name, planned_jobs, sweep_group
+from infopo_cli.recipes.report import build_report, find_run_dirs, load_run, seed_band, series
+from infopo_cli.runtime.sweep import SweepIndex, group_name, planned_jobs, sweep_group
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -210,7 +210,7 @@ def test_seed_band_and_smoothing():
 
 
 def load_run_like(rows: list[dict]):
-    from infopo_cli.report import Run
+    from infopo_cli.recipes.report import Run
 
     return Run(Path("."), "train", {"seed": 0}, rows=rows)
 

@@ -7,8 +7,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from infopo_cli.config import CONF_DIR, TrainerConfig
+from infopo_cli.core.update import scheduled_lr
 from infopo_cli.errors import ConfigError
-from infopo_cli.trainer import scheduled_lr
 
 
 def test_constant_schedule_keeps_the_rate():

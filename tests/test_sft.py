@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from infopo_cli.logprobs import token_logprobs
-from infopo_cli.sft import chats_to_trajectories, sft_loss, sft_step
-from infopo_cli.trajectory import Batch, Trajectory, Turn
+from infopo_cli.core.logprobs import token_logprobs
+from infopo_cli.core.trajectory import Batch, Trajectory, Turn
+from infopo_cli.recipes.sft import chats_to_trajectories, sft_loss, sft_step
 from tests.test_train_e2e import infopo
 
 
@@ -46,8 +46,8 @@ def test_loss_falls_on_a_small_fixed_set(tiny_lm):
 
 
 def test_chats_jsonl_to_trajectories(tmp_path):
-    from infopo_cli.chat import ChatFormat
-    from infopo_cli.models import load_tokenizer, tiny_path
+    from infopo_cli.core.chat import ChatFormat
+    from infopo_cli.runtime.models import load_tokenizer, tiny_path
 
     chat = ChatFormat(load_tokenizer(str(tiny_path())))
     rows = [
@@ -108,8 +108,8 @@ def test_sft_cli_resume_continues_the_run(tmp_path):
 
 
 def test_reduced_starter_builds_and_speaks(tmp_path, monkeypatch):
-    from infopo_cli import starter
-    from infopo_cli.models import load_model, load_tokenizer
+    from infopo_cli.runtime.models import load_model, load_tokenizer
+    from infopo_cli.zoo import starter
 
     monkeypatch.setenv("INFOPO_CACHE", str(tmp_path))
     reduced = dict(
@@ -123,9 +123,9 @@ def test_reduced_starter_builds_and_speaks(tmp_path, monkeypatch):
     # an answer's "<slot> =" is one token, so that position is the query for the slot's value
     assert [tok.decode([i]) for i in tok.encode("ANSWER: time = 7pm")][2] == " time ="
     # warm-started: held-out demonstrations are far more likely than under the same random init
-    from infopo_cli.chat import ChatFormat
-    from infopo_cli.models import small_llama
-    from infopo_cli.sft import demo_trajectories
+    from infopo_cli.core.chat import ChatFormat
+    from infopo_cli.recipes.sft import demo_trajectories
+    from infopo_cli.runtime.models import small_llama
     from infopo_cli.simulators.scripted import ScriptedSimulator
     from infopo_cli.tasks.clarify import ClarifyTask
 

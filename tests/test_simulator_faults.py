@@ -50,8 +50,8 @@ def server():
 
 
 def test_failed_trajectories_are_excluded_and_counted(server, tmp_path, monkeypatch):
-    from infopo_cli import train
-    from infopo_cli.trainer import PolicyTrainer
+    from infopo_cli.core.update import PolicyTrainer
+    from infopo_cli.recipes import train
 
     seen = []
     real_update = PolicyTrainer.update

@@ -330,8 +330,8 @@ def test_customer_tool_calls_are_capped_per_turn():
 def test_yaml_composes_and_sizes_the_prompt_to_the_model():
     from hydra import compose, initialize_config_dir
 
-    from infopo_cli.components import build_task
     from infopo_cli.config import CONF_DIR
+    from infopo_cli.recipes.setup import build_task
 
     def task_for(*overrides):
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

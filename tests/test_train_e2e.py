@@ -14,9 +14,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from infopo_cli.advantages import fuse_advantages
-from infopo_cli.infogain import information_gain
-from infopo_cli.trajectory import Batch, Trajectory, Turn
+from infopo_cli.core.advantages import fuse_advantages
+from infopo_cli.core.infogain import information_gain
+from infopo_cli.core.trajectory import Batch, Trajectory, Turn
 
 SMALL = [
     "model=tiny",
@@ -70,7 +70,7 @@ def run2(tmp_path_factory) -> Path:
 
 
 def test_parameters_change_and_metrics_are_logged(run2):
-    from infopo_cli.models import tiny_path
+    from infopo_cli.runtime.models import tiny_path
 
     before = load_file(str(tiny_path() / "model.safetensors"))
     after = weights(run2 / "checkpoints" / "step_0002")
@@ -96,8 +96,8 @@ def test_parameters_change_and_metrics_are_logged(run2):
 def test_rollout_records_match_the_core_functions(run2):
     """Rebuild step 2's trajectories from the records, rescore with the pre-update model (step 1
     checkpoint), and compare IG and per-turn advantages with what the run logged."""
-    from infopo_cli.chat import ChatFormat
-    from infopo_cli.models import load_model, load_tokenizer
+    from infopo_cli.core.chat import ChatFormat
+    from infopo_cli.runtime.models import load_model, load_tokenizer
 
     recs = [json.loads(x) for x in (run2 / "rollouts" / "step_0002.jsonl").read_text().splitlines()]
     trajs = [

@@ -127,8 +127,8 @@ def test_bad_engine_values_are_config_errors(field, value, needle):
 # ---- the engine (vllm) ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny():
-    from infopo_cli import models
-    from infopo_cli.chat import ChatFormat
+    from infopo_cli.core.chat import ChatFormat
+    from infopo_cli.runtime import models
 
     path = models.resolve_path("tiny", None)
     tok = models.load_tokenizer(path)
@@ -165,8 +165,8 @@ def _perturb(model, seed: int) -> None:
 @pytest.mark.vllm
 @needs_vllm
 def test_push_makes_greedy_output_and_logprobs_match_the_updated_model(tiny, engine):
-    from infopo_cli import models
     from infopo_cli.engines.hf import HFEngine
+    from infopo_cli.runtime import models
 
     path, tok, chat = tiny
     model = models.load_model(path, "float32", "cpu")
@@ -201,7 +201,7 @@ def test_push_makes_greedy_output_and_logprobs_match_the_updated_model(tiny, eng
 @pytest.mark.vllm
 @needs_vllm
 def test_both_weight_paths_give_the_same_engine(tiny, engine):
-    from infopo_cli import models
+    from infopo_cli.runtime import models
 
     path, _, chat = tiny
     model = models.load_model(path, "float32", "cpu")
@@ -236,9 +236,9 @@ def test_generation_stops_at_a_stop_id_and_includes_it(tiny, engine):
 @pytest.mark.vllm
 @needs_vllm
 def test_vllm_and_hf_rollouts_build_the_same_trajectories(tiny, engine):
-    from infopo_cli import models
+    from infopo_cli.core.rollout import rollout
     from infopo_cli.engines.hf import HFEngine
-    from infopo_cli.rollout import rollout
+    from infopo_cli.runtime import models
     from infopo_cli.simulators.scripted import ScriptedSimulator
     from infopo_cli.tasks.clarify import ClarifyTask
 
@@ -271,9 +271,9 @@ def test_vllm_and_hf_rollouts_build_the_same_trajectories(tiny, engine):
 @needs_vllm
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="sleep mode needs a CUDA device")
 def test_sleep_frees_the_gpu_and_a_push_wakes_the_engine(tiny):
-    from infopo_cli import models
     from infopo_cli.engines.hf import HFEngine
     from infopo_cli.engines.vllm import VLLMEngine
+    from infopo_cli.runtime import models
 
     path, tok, chat = tiny
     model = models.load_model(path, "float32", "cuda")

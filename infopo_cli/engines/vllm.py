@@ -334,7 +334,7 @@ class VLLMEngine(Engine):
         """Largest (and mean) |engine - trainer| log-prob over a fixed sequence; warns when the
         largest is above the threshold. bf16 engine weights alone put the largest near 0.3 on
         SmolLM2-135M (a bf16 copy of the trainer model itself: 0.38); float32 engines stay ~1e-6."""
-        from infopo_cli.logprobs import token_logprobs
+        from infopo_cli.core.logprobs import token_logprobs
 
         seq = sequence or self.probe
         if seq is None or len(seq) < 2:

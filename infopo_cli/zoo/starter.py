@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from infopo_cli import models
+from infopo_cli.runtime import models
 
 # Architecture and warm-start budget of the default starter (part of its cache key).
 STARTER = {
@@ -58,8 +58,8 @@ STARTER = {
 
 def build_starter(out: Path, seed: int = 0, **overrides) -> None:
     """Tokenizer, random init, demonstrations, SFT; saved as a Hugging Face folder."""
-    from infopo_cli.chat import ChatFormat
-    from infopo_cli.sft import demo_trajectories, sft_train
+    from infopo_cli.core.chat import ChatFormat
+    from infopo_cli.recipes.sft import demo_trajectories, sft_train
     from infopo_cli.simulators.scripted import ScriptedSimulator
     from infopo_cli.tasks.clarify import ClarifyTask
 

@@ -11,10 +11,10 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
-from infopo_cli import models
-from infopo_cli.chat import ChatFormat
 from infopo_cli.config import EngineConfig, ModelConfig, TrainerConfig
+from infopo_cli.core.chat import ChatFormat
 from infopo_cli.errors import ConfigError
+from infopo_cli.runtime import models
 
 
 def seed_everything(seed: int) -> None:
@@ -75,7 +75,7 @@ def load_policy(
     PEFT model; the returned path is then the base model's. ``device`` overrides ``mcfg.device``
     (each trainer rank on its own GPU).
     """
-    from infopo_cli import lora
+    from infopo_cli.runtime import lora
 
     device = pick_device(device or mcfg.device)
     adapter = path if lora.is_adapter_dir(path) else None
@@ -102,7 +102,7 @@ def build_engine(
     seed: int = 0,
 ):
     autocast = bool(tcfg and tcfg.autocast == "bf16")
-    from infopo_cli import lora
+    from infopo_cli.runtime import lora
 
     if ecfg.name == "hf":
         from infopo_cli.engines.hf import HFEngine

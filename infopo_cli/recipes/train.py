@@ -10,7 +10,7 @@ One step (METHOD.md section 4):
 
 Under ``trainer.strategy=ddp|fsdp2`` (torchrun) every rank draws the same prompts and plays its own
 contiguous slice of them, each prompt group whole and seeded from (seed, step, global prompt index);
-the loss, metrics, rollout records, evaluation and checkpoints are global (infopo_cli.distributed).
+the loss, metrics, rollout records, evaluation and checkpoints are global (infopo_cli.runtime.distributed).
 """
 
 from __future__ import annotations
@@ -24,17 +24,24 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from infopo_cli import checkpoint, lora
-from infopo_cli.advantages import decayed_beta, fuse_advantages_with_stats
-from infopo_cli.components import (
+from infopo_cli.config import validate
+from infopo_cli.core.advantages import decayed_beta, fuse_advantages_with_stats
+from infopo_cli.core.infogain import information_gain
+from infopo_cli.core.infogain_fast import logprobs_and_information_gain
+from infopo_cli.core.rollout import rollout
+from infopo_cli.core.trajectory import Batch
+from infopo_cli.core.update import PolicyTrainer
+from infopo_cli.errors import ConfigError
+from infopo_cli.recipes.evaluate import aggregate, run_eval
+from infopo_cli.recipes.setup import (
     build_engine,
     build_simulator,
     build_task,
     load_policy,
     seed_everything,
 )
-from infopo_cli.config import validate
-from infopo_cli.distributed import (
+from infopo_cli.runtime import checkpoint, lora
+from infopo_cli.runtime.distributed import (
     QuietLogger,
     World,
     full_model_state,
@@ -48,16 +55,9 @@ from infopo_cli.distributed import (
     shutdown,
     wrap,
 )
-from infopo_cli.errors import ConfigError
-from infopo_cli.evaluate import aggregate, run_eval
-from infopo_cli.infogain import information_gain
-from infopo_cli.infogain_fast import logprobs_and_information_gain
-from infopo_cli.logging import RunLogger, read_jsonl
-from infopo_cli.plots import plot_training
-from infopo_cli.rollout import rollout
-from infopo_cli.sweep import sweep_group
-from infopo_cli.trainer import PolicyTrainer
-from infopo_cli.trajectory import Batch
+from infopo_cli.runtime.logging import RunLogger, read_jsonl
+from infopo_cli.runtime.plots import plot_training
+from infopo_cli.runtime.sweep import sweep_group
 
 
 def rollout_records(batch: Batch, adv: torch.Tensor, chat) -> list[dict]:

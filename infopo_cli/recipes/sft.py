@@ -17,14 +17,14 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from infopo_cli import checkpoint
-from infopo_cli.chat import ChatFormat
+from infopo_cli.core.chat import ChatFormat
+from infopo_cli.core.logprobs import gather_logprobs, position_ids_from_mask
+from infopo_cli.core.losses import masked_mean
+from infopo_cli.core.rollout import rollout
+from infopo_cli.core.trajectory import Batch, Trajectory, Turn
+from infopo_cli.core.update import micro_batches
 from infopo_cli.errors import ConfigError
-from infopo_cli.logprobs import gather_logprobs, position_ids_from_mask
-from infopo_cli.losses import masked_mean
-from infopo_cli.rollout import rollout
-from infopo_cli.trainer import micro_batches
-from infopo_cli.trajectory import Batch, Trajectory, Turn
+from infopo_cli.runtime import checkpoint
 
 
 @dataclass
@@ -190,9 +190,9 @@ def sft_train(
 
 def sft_main(cfg: DictConfig, run_dir: Path) -> dict:
     """``infopo sft``: warm-start ``model`` on demonstrations or chats; checkpoints and resume like train."""
-    from infopo_cli.components import build_simulator, build_task, load_policy, seed_everything
     from infopo_cli.config import validate
-    from infopo_cli.logging import RunLogger
+    from infopo_cli.recipes.setup import build_simulator, build_task, load_policy, seed_everything
+    from infopo_cli.runtime.logging import RunLogger
 
     typed = validate(cfg)
     mcfg, tcfg, lcfg = typed["model"], typed["trainer"], typed["logger"]

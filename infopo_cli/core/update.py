@@ -2,7 +2,7 @@
 
 Micro-batches rows under a token budget and accumulates gradients so that the loss is one token-mean
 over every agent token of the batch, whatever the micro-batching. Under several ranks
-(``infopo_cli.distributed``) the batch is the global one: the token count is summed over ranks, every
+(``infopo_cli.runtime.distributed``) the batch is the global one: the token count is summed over ranks, every
 rank runs the same number of micro-batches (a rank with fewer adds zero-weight ones, because DDP and
 FSDP2 synchronise inside backward), and losses are multiplied by the world size to undo the
 gradient averaging of DDP/FSDP2.
@@ -15,9 +15,15 @@ from collections import defaultdict
 import torch
 
 from infopo_cli.config import TrainerConfig
-from infopo_cli.distributed import World, grad_sync, load_optimizer_state, optimizer_state, unwrap
-from infopo_cli.logprobs import entropy_from_logits, gather_logprobs, position_ids_from_mask
-from infopo_cli.losses import entropy_bonus, kl_k3, masked_mean, ppo_clip_loss
+from infopo_cli.core.logprobs import entropy_from_logits, gather_logprobs, position_ids_from_mask
+from infopo_cli.core.losses import entropy_bonus, kl_k3, masked_mean, ppo_clip_loss
+from infopo_cli.runtime.distributed import (
+    World,
+    grad_sync,
+    load_optimizer_state,
+    optimizer_state,
+    unwrap,
+)
 
 
 def micro_batches(lengths: list[int], token_budget: int) -> list[list[int]]:

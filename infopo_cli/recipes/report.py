@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from infopo_cli.errors import ConfigError
-from infopo_cli.logging import read_jsonl
+from infopo_cli.runtime.logging import read_jsonl
 
 NOT_GROUPED = ("seed", "resume", "run", "run_step")  # keys that do not make a different experiment
 NOT_GROUPED_PREFIXES = ("logger.", "hydra.")

@@ -26,8 +26,8 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from infopo_cli.core.rollout import rollout
 from infopo_cli.errors import ConfigError
-from infopo_cli.rollout import rollout
 
 POLICIES = ("model", "oracle", "prompt", "prompt_ask")
 ASK_INSTRUCTION = (
@@ -183,7 +183,7 @@ def with_instruction(inst, suffix: str):
 
 def pick_checkpoint(run: str, run_step: int | None) -> Path:
     """The run's last complete checkpoint, or the one saved at ``run_step``."""
-    from infopo_cli import checkpoint
+    from infopo_cli.runtime import checkpoint
 
     run_dir = Path(run)
     if not run_dir.is_dir():
@@ -203,14 +203,14 @@ def pick_checkpoint(run: str, run_step: int | None) -> Path:
 
 def evaluate_main(cfg: DictConfig, run_dir: Path) -> dict:
     """``infopo eval``: writes eval.json and conversations.jsonl into the run dir; prints a table."""
-    from infopo_cli.components import (
+    from infopo_cli.config import validate
+    from infopo_cli.recipes.setup import (
         build_engine,
         build_simulator,
         build_task,
         load_policy,
         seed_everything,
     )
-    from infopo_cli.config import validate
 
     typed = validate(cfg)
     ecfg, mcfg, evcfg = typed["engine"], typed["model"], typed["eval"]
@@ -238,8 +238,8 @@ def evaluate_main(cfg: DictConfig, run_dir: Path) -> dict:
     simulator = build_simulator(cfg, run_dir)
     t0 = time.time()
     if policy_kind == "oracle":
-        from infopo_cli import models
-        from infopo_cli.chat import ChatFormat
+        from infopo_cli.core.chat import ChatFormat
+        from infopo_cli.runtime import models
 
         # The oracle writes text; a tokenizer is only needed to record its turns as tokens.
         chat = ChatFormat(models.load_tokenizer(str(models.tiny_path())))

@@ -7,7 +7,7 @@ feedback or without a next action get 0. The value is credited to a_t, the actio
 
 This module is the straightforward reference: two teacher-forced passes per scored turn (factual and
 counterfactual prefix up to the end of a_{t+1}), batched under a token budget. A faster scorer that
-reuses the old-log-prob pass lives in ``infopo_cli.infogain_fast`` and is tested against this one.
+reuses the old-log-prob pass lives in ``infopo_cli.core.infogain_fast`` and is tested against this one.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import torch
 
-from infopo_cli.logprobs import token_logprobs
-from infopo_cli.trajectory import Trajectory
+from infopo_cli.core.logprobs import token_logprobs
+from infopo_cli.core.trajectory import Trajectory
 
 DEFAULT_PLACEHOLDER = "No information found."
 

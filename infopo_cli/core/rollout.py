@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from infopo_cli.chat import ChatFormat
+from infopo_cli.core.chat import ChatFormat
+from infopo_cli.core.trajectory import Batch, Trajectory, Turn
 from infopo_cli.engines.base import Engine
 from infopo_cli.simulators.base import Simulator, SimulatorError
 from infopo_cli.tasks.base import Environment, StepResult, Task, TaskInstance
-from infopo_cli.trajectory import Batch, Trajectory, Turn
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Information gain without re-reading prefixes: one prefix pass, one packed counterfactual pass.
 
-Same quantity as ``infopo_cli.infogain.information_gain`` (METHOD.md section 1), computed cheaply:
+Same quantity as ``infopo_cli.core.infogain.information_gain`` (METHOD.md section 1), computed cheaply:
 
 - The factual term (log-probs of a_{t+1} given the real o_t) is already in the old-log-prob pass that
   PPO needs, so it is read from ``old_logprobs`` instead of being recomputed.
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import torch
 
-from infopo_cli.infogain import fit_placeholder, information_gain
-from infopo_cli.logprobs import gather_logprobs, token_logprobs
-from infopo_cli.trajectory import Batch, Trajectory
+from infopo_cli.core.infogain import fit_placeholder, information_gain
+from infopo_cli.core.logprobs import gather_logprobs, token_logprobs
+from infopo_cli.core.trajectory import Batch, Trajectory
 
 MASKABLE_ATTENTION = ("eager", "sdpa")
 # Config fields of architectures whose logits are not just lm_head(hidden).
@@ -274,7 +274,7 @@ def information_gain_fast(
     autocast: bool = False,
 ) -> list[list[float]]:
     """IG_t for every turn of every trajectory (0.0 where a turn is not scored), equal to
-    ``infopo_cli.infogain.information_gain`` but reusing ``old_logprobs``.
+    ``infopo_cli.core.infogain.information_gain`` but reusing ``old_logprobs``.
 
     old_logprobs: [N, L] float log-probs of the right-padded batch (row i = trajectory i, position j
     holds log pi(x_j | x_<j)) from the same model, before the update. token_budget bounds

@@ -1,0 +1,1 @@
+"""The algorithm, one module per stage: trajectory -> rollout -> information gain -> advantages -> update."""

@@ -1,0 +1,1 @@
+"""Plumbing the recipes use: model loading, checkpoints, distributed, LoRA, run logging, plots, sweeps."""

@@ -30,6 +30,7 @@ from infopo_cli.engines.base import Engine
 from infopo_cli.runtime import models
 from infopo_cli.simulators.scripted import ScriptedSimulator
 from infopo_cli.tasks.clarify import ClarifyTask
+from infopo_cli.zoo.registry import resolve_path
 
 
 class TimedEngine(Engine):
@@ -126,7 +127,7 @@ def main() -> None:
     args = ap.parse_args()
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
 
-    path = models.resolve_path("smollm2-135m", None)
+    path = resolve_path("smollm2-135m", None)
     tok = models.load_tokenizer(path)
     chat = ChatFormat(tok)
     model = models.load_model(path, "float32", "cpu")

@@ -44,9 +44,10 @@ from infopo_cli.core.rollout import rollout
 from infopo_cli.core.trajectory import Batch
 from infopo_cli.core.update import PolicyTrainer
 from infopo_cli.recipes.setup import pick_device
-from infopo_cli.runtime.models import load_model, load_tokenizer, resolve_path
+from infopo_cli.runtime.models import load_model, load_tokenizer
 from infopo_cli.simulators.scripted import ScriptedSimulator
 from infopo_cli.tasks.clarify import QUESTION_TEMPLATES, ClarifyEnv, ClarifyTask
+from infopo_cli.zoo.registry import resolve_path
 
 
 def asking_policy(task: ClarifyTask, seed: int) -> Callable[[ClarifyEnv], str]:

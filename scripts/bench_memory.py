@@ -56,9 +56,11 @@ def child(args: argparse.Namespace) -> dict:
     from infopo_cli.config import TrainerConfig
     from infopo_cli.core.update import PolicyTrainer
     from infopo_cli.runtime import models
+    from infopo_cli.zoo.smollm2 import smollm2_path
+    from infopo_cli.zoo.tiny import tiny_path
 
     torch.manual_seed(0)
-    path = str(models.smollm2_path() if args.model == "smollm2-135m" else models.tiny_path())
+    path = str(smollm2_path() if args.model == "smollm2-135m" else tiny_path())
     model = models.load_model(path, args.dtype, args.device, args.checkpointing)
     cfg = TrainerConfig(micro_batch_tokens=args.micro_batch_tokens, autocast=args.autocast)
     trainer = PolicyTrainer(model, cfg)
@@ -112,9 +114,9 @@ def main() -> None:
         print(json.dumps(child(args)))
         return
     if args.model == "smollm2-135m":  # build the cached model once, outside the measurements
-        from infopo_cli.runtime import models
+        from infopo_cli.zoo.smollm2 import smollm2_path
 
-        models.smollm2_path()
+        smollm2_path()
     base = [sys.executable, __file__, "--child", *sys.argv[1:]]
     out = {}
     for name, extra in (("off", []), ("on", ["--checkpointing"])):

@@ -99,7 +99,7 @@ def test_two_ranks_sample_the_same_trajectories_as_one(runs):
 
 
 def test_two_ranks_compute_the_one_process_gradient_and_parameters(runs):
-    from infopo_cli.runtime.models import tiny_path
+    from infopo_cli.zoo.tiny import tiny_path
 
     one, two = runs
     for a, b in zip(train_rows(one), train_rows(two), strict=True):
@@ -134,7 +134,7 @@ def moved_and_apart(a: dict, b: dict, init: dict) -> tuple[float, float]:
 def test_fsdp2_two_ranks_match_one_process(runs, tmp_path):
     """FSDP2 on gloo/CPU: sharded update, generation and scoring with the parameters gathered for the
     phase, full checkpoint written by rank 0 (same file layout as a plain save)."""
-    from infopo_cli.runtime.models import tiny_path
+    from infopo_cli.zoo.tiny import tiny_path
 
     one, _ = runs
     fsdp = tmp_path / "fsdp"

@@ -11,14 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from infopo_cli.core.evaluation import aggregate, pass_hat_k, wilson_ci95
 from infopo_cli.errors import ConfigError
 from infopo_cli.recipes.evaluate import (
     ASK_INSTRUCTION,
-    aggregate,
     evaluate_main,
-    pass_hat_k,
     pick_checkpoint,
-    wilson_ci95,
     with_instruction,
 )
 from infopo_cli.tasks.base import TaskInstance

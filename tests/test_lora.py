@@ -52,7 +52,7 @@ def run(tmp_path_factory) -> Path:
 
 
 def test_checkpoint_is_the_adapter_and_only_the_adapter_trained(run):
-    from infopo_cli.runtime.models import tiny_path
+    from infopo_cli.zoo.tiny import tiny_path
 
     ckpt = run / "checkpoints" / "step_0002"
     assert (ckpt / "adapter_config.json").is_file()
@@ -75,7 +75,8 @@ def test_update_moves_the_adapter_and_leaves_the_base_bit_identical():
     from infopo_cli.config import LoraConfig, TrainerConfig
     from infopo_cli.core.update import PolicyTrainer
     from infopo_cli.runtime.lora import add_adapters
-    from infopo_cli.runtime.models import load_model, tiny_path
+    from infopo_cli.runtime.models import load_model
+    from infopo_cli.zoo.tiny import tiny_path
 
     torch.manual_seed(0)
     model = add_adapters(load_model(str(tiny_path())), LoraConfig(r=4, alpha=8))
@@ -98,7 +99,8 @@ def test_loaded_adapter_equals_its_merge(run):
     from infopo_cli.config import ModelConfig
     from infopo_cli.recipes.setup import load_policy
     from infopo_cli.runtime.lora import merged_weights
-    from infopo_cli.runtime.models import load_model, tiny_path
+    from infopo_cli.runtime.models import load_model
+    from infopo_cli.zoo.tiny import tiny_path
 
     ckpt = run / "checkpoints" / "step_0002"
     model, _, _, path = load_policy(ModelConfig(name="tiny", device="cpu"), str(ckpt))
@@ -143,8 +145,8 @@ def test_eval_of_a_lora_run_loads_the_adapter(run, tmp_path):
     # The same greedy episodes played in-process by base + adapter (the PEFT model, unmerged: the
     # same computation as eval's, so equal token for token; a random model's near-tied logits make
     # a merged copy's argmax flip on rounding, which is why the merge is compared on logits above).
+    from infopo_cli.core.evaluation import run_eval
     from infopo_cli.engines.hf import HFEngine
-    from infopo_cli.recipes.evaluate import run_eval
     from infopo_cli.simulators.scripted import ScriptedSimulator
     from infopo_cli.tasks.clarify import ClarifyTask
 

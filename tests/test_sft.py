@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file
 
 from infopo_cli.core.logprobs import token_logprobs
+from infopo_cli.core.sft import chats_to_trajectories, sft_loss, sft_step
 from infopo_cli.core.trajectory import Batch, Trajectory, Turn
-from infopo_cli.recipes.sft import chats_to_trajectories, sft_loss, sft_step
 from tests.test_train_e2e import infopo
 
 
@@ -47,7 +47,8 @@ def test_loss_falls_on_a_small_fixed_set(tiny_lm):
 
 def test_chats_jsonl_to_trajectories(tmp_path):
     from infopo_cli.core.chat import ChatFormat
-    from infopo_cli.runtime.models import load_tokenizer, tiny_path
+    from infopo_cli.runtime.models import load_tokenizer
+    from infopo_cli.zoo.tiny import tiny_path
 
     chat = ChatFormat(load_tokenizer(str(tiny_path())))
     rows = [
@@ -124,10 +125,10 @@ def test_reduced_starter_builds_and_speaks(tmp_path, monkeypatch):
     assert [tok.decode([i]) for i in tok.encode("ANSWER: time = 7pm")][2] == " time ="
     # warm-started: held-out demonstrations are far more likely than under the same random init
     from infopo_cli.core.chat import ChatFormat
-    from infopo_cli.recipes.sft import demo_trajectories
-    from infopo_cli.runtime.models import small_llama
+    from infopo_cli.core.sft import demo_trajectories
     from infopo_cli.simulators.scripted import ScriptedSimulator
     from infopo_cli.tasks.clarify import ClarifyTask
+    from infopo_cli.zoo.blocks import small_llama
 
     demos = demo_trajectories(
         ClarifyTask(seed=1), ScriptedSimulator(), ChatFormat(tok), 16, 99, 1024

@@ -70,7 +70,7 @@ def run2(tmp_path_factory) -> Path:
 
 
 def test_parameters_change_and_metrics_are_logged(run2):
-    from infopo_cli.runtime.models import tiny_path
+    from infopo_cli.zoo.tiny import tiny_path
 
     before = load_file(str(tiny_path() / "model.safetensors"))
     after = weights(run2 / "checkpoints" / "step_0002")

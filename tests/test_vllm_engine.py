@@ -129,8 +129,9 @@ def test_bad_engine_values_are_config_errors(field, value, needle):
 def tiny():
     from infopo_cli.core.chat import ChatFormat
     from infopo_cli.runtime import models
+    from infopo_cli.zoo.registry import resolve_path
 
-    path = models.resolve_path("tiny", None)
+    path = resolve_path("tiny", None)
     tok = models.load_tokenizer(path)
     return path, tok, ChatFormat(tok)
 

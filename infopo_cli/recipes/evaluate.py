@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from pathlib import Path
 
@@ -26,149 +25,16 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from infopo_cli.core.rollout import rollout
+from infopo_cli.core.evaluation import mean, run_eval
 from infopo_cli.errors import ConfigError
 
 POLICIES = ("model", "oracle", "prompt", "prompt_ask")
 ASK_INSTRUCTION = (
     " Before answering, ask clarifying questions about anything the request leaves open."
 )
-Z95 = 1.959963984540054  # two-sided 95% normal quantile
 # The oracle has no context window: model.max_len must not cut its episodes (its text is tokenized
 # only to be recorded, with a small tokenizer that splits long tool outputs into many tokens).
 ORACLE_MAX_LEN = 10**9
-
-
-def pass_hat_k(successes: list[list[bool]], k: int) -> float:
-    """pass^k: mean over tasks of C(c, k) / C(n, k), c successes out of n trials (n >= k).
-
-    The chance that k trials drawn without replacement from a task's n all succeed: a measure of
-    reliability, stricter than the success rate as k grows.
-    """
-    return _mean([_task_pass_hat_k(trials, k) for trials in successes])
-
-
-def _task_pass_hat_k(trials: list[bool], k: int) -> float:
-    n, c = len(trials), sum(trials)
-    if n < k:
-        raise ValueError(f"pass^{k} needs at least {k} trials per task, got {n}")
-    return math.comb(c, k) / math.comb(n, k)
-
-
-def run_eval(
-    engine,
-    chat,
-    task,
-    simulator,
-    instances,
-    *,
-    k=1,
-    temperature=0.0,
-    max_new_tokens=48,
-    max_len=1024,
-    policy=None,
-    batch_tasks=64,
-):
-    """Per-task results and their aggregate. ``policy`` (a text policy such as the oracle) replaces
-    the engine. Conversations whose simulator call failed are excluded from every score."""
-    results = []
-    for i in range(0, len(instances), batch_tasks):
-        chunk = instances[i : i + batch_tasks]
-        batch = rollout(
-            engine,
-            chat,
-            task,
-            simulator,
-            chunk,
-            group_size=k,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            max_len=max_len,
-            policy=policy,
-        )
-        by_task: dict[str, list] = {}
-        for tr in batch.trajectories:
-            by_task.setdefault(tr.group, []).append(tr)
-        for inst in chunk:
-            trs = by_task.get(inst.id, [])
-            kept = [t for t in trs if not t.failed]
-            successes = [bool(t.success) for t in kept]
-            rewards = [float(t.score) for t in kept]
-            results.append(
-                {
-                    "id": inst.id,
-                    "rewards": rewards,
-                    "successes": successes,
-                    "success": bool(successes) and all(successes),
-                    "mean_reward": _mean(rewards),
-                    "turns": [len(t.turns) for t in kept],
-                    "excluded": len(trs) - len(kept),
-                    "conversations": [
-                        {
-                            "trial": j,
-                            "reward": float(t.score),
-                            "success": bool(t.success),
-                            "failed": bool(t.failed),
-                            "truncated": bool(t.info.get("truncated", False)),
-                            "turns": t.info["turns"],
-                        }
-                        for j, t in enumerate(trs)
-                    ],
-                }
-            )
-    return results, aggregate(results, k)
-
-
-def aggregate(results: list[dict], k: int) -> dict:
-    """Success rate (Wilson 95% interval over trials), mean reward and pass^k (normal 95% intervals;
-    pass^k's over tasks). Tasks with fewer than k scored trials are left out and counted."""
-    scored = [r for r in results if len(r["successes"]) >= k]
-    flat_s = [s for r in scored for s in r["successes"]]
-    flat_r = [x for r in scored for x in r["rewards"]]
-    per_task = [_task_pass_hat_k(r["successes"], k) for r in scored]
-    succ = _mean([float(s) for s in flat_s])
-    mean_r = _mean(flat_r)
-    return {
-        "success": succ,
-        "success_ci95": wilson_ci95(sum(flat_s), len(flat_s)),
-        "mean_reward": mean_r,
-        "mean_reward_ci95": normal_ci95(flat_r),
-        "pass_hat_k": _mean(per_task),
-        "pass_hat_k_ci95": [
-            max(0.0, x) if i == 0 else min(1.0, x) for i, x in enumerate(normal_ci95(per_task))
-        ],
-        "k": k,
-        "n_tasks": len(scored),
-        "n_trials": len(flat_s),
-        "n_unscored_tasks": len(results) - len(scored),
-        "n_excluded_trials": sum(r["excluded"] for r in results),
-        "mean_turns": _mean([float(t) for r in scored for t in r["turns"]]),
-    }
-
-
-def wilson_ci95(successes: int, n: int) -> list[float]:
-    """Wilson score interval of a binomial proportion: sensible at 0 and 1, unlike the normal one."""
-    if n == 0:
-        return [0.0, 0.0]
-    p = successes / n
-    z2 = Z95 * Z95
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return [max(0.0, centre - half), min(1.0, centre + half)]
-
-
-def normal_ci95(values: list[float]) -> list[float]:
-    """mean +- 1.96 standard errors (sample standard deviation); a point interval below 2 values."""
-    m = _mean(values)
-    if len(values) < 2:
-        return [m, m]
-    sd = math.sqrt(sum((x - m) ** 2 for x in values) / (len(values) - 1))
-    half = Z95 * sd / math.sqrt(len(values))
-    return [m - half, m + half]
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
 
 
 def with_instruction(inst, suffix: str):
@@ -239,10 +105,11 @@ def evaluate_main(cfg: DictConfig, run_dir: Path) -> dict:
     t0 = time.time()
     if policy_kind == "oracle":
         from infopo_cli.core.chat import ChatFormat
-        from infopo_cli.runtime import models
+        from infopo_cli.runtime.models import load_tokenizer
+        from infopo_cli.zoo.tiny import tiny_path
 
         # The oracle writes text; a tokenizer is only needed to record its turns as tokens.
-        chat = ChatFormat(models.load_tokenizer(str(models.tiny_path())))
+        chat = ChatFormat(load_tokenizer(str(tiny_path())))
         engine, policy, model_path = None, task.oracle_action, "oracle"
         max_len = ORACLE_MAX_LEN
         if run:
@@ -326,7 +193,7 @@ def results_table(results: list[dict], title: str, limit: int = 20) -> Table:
             " ".join(f"{x:.2f}" for x in r["rewards"]),
             " ".join("Y" if s else "." for s in r["successes"])
             + (f" ({r['excluded']} excluded)" if r["excluded"] else ""),
-            f"{_mean([float(t) for t in r['turns']]):.1f}",
+            f"{mean([float(t) for t in r['turns']]):.1f}",
         )
     if len(results) > limit:
         table.add_row(f"... {len(results) - limit} more", "", "", "")

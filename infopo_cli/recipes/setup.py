@@ -14,7 +14,8 @@ from omegaconf import DictConfig
 from infopo_cli.config import EngineConfig, ModelConfig, TrainerConfig
 from infopo_cli.core.chat import ChatFormat
 from infopo_cli.errors import ConfigError
-from infopo_cli.runtime import models
+from infopo_cli.runtime import lora, models
+from infopo_cli.zoo.registry import resolve_path
 
 
 def seed_everything(seed: int) -> None:
@@ -75,15 +76,13 @@ def load_policy(
     PEFT model; the returned path is then the base model's. ``device`` overrides ``mcfg.device``
     (each trainer rank on its own GPU).
     """
-    from infopo_cli.runtime import lora
-
     device = pick_device(device or mcfg.device)
     adapter = path if lora.is_adapter_dir(path) else None
     if adapter:
         path = lora.base_model_path(adapter)
     # the starter is one artifact (built with seed 0), like a pretrained checkpoint: every run seed
     # starts from the same policy, so seeds of an experiment differ only in their RL
-    path = path or models.resolve_path(mcfg.name, mcfg.path)
+    path = path or resolve_path(mcfg.name, mcfg.path)
     tok = models.load_tokenizer(adapter or path)
     model = models.load_model(path, mcfg.dtype, device, mcfg.gradient_checkpointing)
     if adapter:
@@ -102,8 +101,6 @@ def build_engine(
     seed: int = 0,
 ):
     autocast = bool(tcfg and tcfg.autocast == "bf16")
-    from infopo_cli.runtime import lora
-
     if ecfg.name == "hf":
         from infopo_cli.engines.hf import HFEngine
 

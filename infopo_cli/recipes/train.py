@@ -26,13 +26,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from infopo_cli.config import validate
 from infopo_cli.core.advantages import decayed_beta, fuse_advantages_with_stats
+from infopo_cli.core.evaluation import aggregate, run_eval
 from infopo_cli.core.infogain import information_gain
 from infopo_cli.core.infogain_fast import logprobs_and_information_gain
 from infopo_cli.core.rollout import rollout
 from infopo_cli.core.trajectory import Batch
 from infopo_cli.core.update import PolicyTrainer
 from infopo_cli.errors import ConfigError
-from infopo_cli.recipes.evaluate import aggregate, run_eval
 from infopo_cli.recipes.setup import (
     build_engine,
     build_simulator,

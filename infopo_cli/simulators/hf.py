@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from infopo_cli.errors import ConfigError
-from infopo_cli.runtime import models
 from infopo_cli.simulators.base import SimulatorError, UserQuery
 from infopo_cli.simulators.cache import CachedSimulator, check_int, check_number
 from infopo_cli.simulators.openai import chat_messages
+from infopo_cli.zoo import registry
 
 DTYPES = {
     "auto": "auto",
@@ -88,8 +88,8 @@ class HFSimulator(CachedSimulator):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = self.model_path
-        if path in models.BUILTIN:
-            path = models.resolve_path(path, None)
+        if path in registry.BUILTIN:
+            path = registry.resolve_path(path, None)
         try:
             tokenizer = AutoTokenizer.from_pretrained(path)
             model = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype)
@@ -173,7 +173,7 @@ def _check_model_path(model_path: str) -> str:
     """A built-in model name (``tiny``, ``smollm2-135m``: built on first load) or a hub id stays as
     is; a local folder becomes absolute; something that looks like a path but is no model folder
     stops here."""
-    if model_path in models.BUILTIN:
+    if model_path in registry.BUILTIN:
         return model_path
     path = Path(model_path).expanduser()
     if path.is_dir() and (path / "config.json").is_file():
@@ -181,7 +181,7 @@ def _check_model_path(model_path: str) -> str:
     if path.exists() or model_path.startswith(("/", ".", "~")) or model_path.count("/") != 1:
         raise ConfigError(
             f"simulator.model_path={model_path!r} is not a model folder, a hub id (org/name) or "
-            f"a built-in model ({', '.join(models.BUILTIN)})"
+            f"a built-in model ({', '.join(registry.BUILTIN)})"
         )
     return model_path
 

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import torch
 
-from infopo_cli.runtime import models
+from infopo_cli.runtime.models import cached_build
+from infopo_cli.zoo.blocks import clarify_tokenizer, small_llama
 
 # Architecture and warm-start budget of the default starter (part of its cache key).
 STARTER = {
@@ -59,15 +60,15 @@ STARTER = {
 def build_starter(out: Path, seed: int = 0, **overrides) -> None:
     """Tokenizer, random init, demonstrations, SFT; saved as a Hugging Face folder."""
     from infopo_cli.core.chat import ChatFormat
-    from infopo_cli.recipes.sft import demo_trajectories, sft_train
+    from infopo_cli.core.sft import demo_trajectories, sft_train
     from infopo_cli.simulators.scripted import ScriptedSimulator
     from infopo_cli.tasks.clarify import ClarifyTask
 
     p = {**STARTER, **overrides}
     t0 = time.time()
     torch.manual_seed(seed)
-    tok = models.clarify_tokenizer(p["vocab"], seed=seed, slot_tokens=True)
-    model = models.small_llama(
+    tok = clarify_tokenizer(p["vocab"], seed=seed, slot_tokens=True)
+    model = small_llama(
         len(tok), hidden=p["hidden"], layers=p["layers"], heads=p["heads"], seed=seed
     )
     chat = ChatFormat(tok)
@@ -129,6 +130,4 @@ def build_starter(out: Path, seed: int = 0, **overrides) -> None:
 
 def starter_path(seed: int = 0, **overrides) -> Path:
     params = {**STARTER, **overrides, "seed": seed}
-    return models.cached_build(
-        "starter", params, lambda out: build_starter(out, seed=seed, **overrides)
-    )
+    return cached_build("starter", params, lambda out: build_starter(out, seed=seed, **overrides))

@@ -1,0 +1,59 @@
+"""The built-in model names (``model.name``) and what a ``model`` config resolves to.
+
+Each built-in is built once into a cache folder (``$INFOPO_CACHE`` or ``~/.cache/infopo``) and loaded
+from there afterwards:
+
+- ``tiny``: a random small Llama for tests (``zoo/tiny.py``).
+- ``smollm2-135m``: SmolLM2-135M-Instruct, the real-LLM path on CPU (``zoo/smollm2.py``).
+- ``starter``: a small policy that already speaks the clarify protocol, built by supervised
+  fine-tuning on demonstrations (``zoo/starter.py``); ``starter-tracking`` is its variant whose
+  demonstrations ask about slots not yet known more often (the learning comparison's tracking setting).
+
+Any other value of ``model.path`` (a hub id or a local folder) is loaded with ``from_pretrained``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from infopo_cli.errors import ConfigError
+from infopo_cli.zoo.smollm2 import smollm2_path
+from infopo_cli.zoo.starter import starter_path
+from infopo_cli.zoo.tiny import tiny_path
+
+
+def starter_tracking_path() -> Path:
+    """The starter warm-started on demonstrations whose questions track the replies: half of their
+    task-slot questions pick a slot not yet known (``ClarifyTask.demo_action(ask_unknown=...)``)."""
+    return starter_path(ask_unknown=0.5)
+
+
+BUILTIN: dict[str, Callable[..., Path]] = {
+    "tiny": tiny_path,
+    "smollm2-135m": smollm2_path,
+    "starter": starter_path,
+    "starter-tracking": starter_tracking_path,
+}
+
+
+def resolve_path(name: str, path: str | None) -> str:
+    """The folder or hub id to load: ``path`` when given, else the built-in model ``name``."""
+    if path:
+        p = Path(path).expanduser()
+        if p.exists():
+            if not (p / "config.json").exists():
+                raise ConfigError(
+                    f"model.path {path!r} is a folder without config.json (not a Hugging Face model)"
+                )
+            return str(p)
+        if path.startswith((".", "/", "~")) or path.count("/") != 1:
+            raise ConfigError(
+                f"model.path {path!r} does not exist (give a local model folder or a hub id org/name)"
+            )
+        return path
+    if name not in BUILTIN:
+        raise ConfigError(
+            f"model.name {name!r} is not built in ({', '.join(BUILTIN)}); set model.path for other models"
+        )
+    return str(BUILTIN[name]())

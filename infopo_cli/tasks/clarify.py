@@ -1,8 +1,9 @@
 """``task=clarify``: the embedded default. Underspecified everyday requests with hidden slots.
 
-Each instance is a request in one domain (restaurant, shopping, travel, meeting) with ``num_slots``
-hidden slots, each taking one value from a small option set. The opening request reveals
-``num_revealed`` of them. Every turn the agent either asks a question or gives the final answer:
+Each instance is a request in one domain (restaurant, shopping, travel, meeting; their slots and
+options are data, in ``clarify_domains.json``) with ``num_slots`` hidden slots, each taking one
+value from a small option set. The opening request reveals ``num_revealed`` of them. Every turn the
+agent either asks a question or gives the final answer:
 
     ANSWER: cuisine = thai; time = 7pm; party = four
 
@@ -17,9 +18,11 @@ Guessing the unrevealed slots succeeds with probability ``options**-(num_slots -
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from infopo_cli.errors import ConfigError
 from infopo_cli.simulators.base import UserQuery
@@ -40,120 +43,23 @@ class Domain:
     slots: tuple[Slot, ...]
 
 
-DOMAINS: tuple[Domain, ...] = (
-    Domain(
-        "restaurant",
-        "I want to book a table at a restaurant.",
-        (
-            Slot(
-                "cuisine",
-                ("cuisine", "food", "dish", "eat"),
-                ("italian", "thai", "mexican", "indian", "greek"),
-            ),
-            Slot("time", ("time", "when", "clock"), ("6pm", "7pm", "8pm", "9pm", "10pm")),
-            Slot(
-                "party",
-                ("party", "people", "guests", "how many"),
-                ("two", "four", "six", "eight", "ten"),
-            ),
-            Slot(
-                "area",
-                ("area", "where", "location", "neighborhood"),
-                ("downtown", "uptown", "riverside", "harbor", "old town"),
-            ),
-            Slot(
-                "seating",
-                ("seating", "seat", "sit", "table"),
-                ("indoor", "outdoor", "bar", "patio", "window"),
-            ),
-        ),
-    ),
-    Domain(
-        "shopping",
-        "I need to buy some clothes.",
-        (
-            Slot(
-                "item",
-                ("item", "garment", "clothing", "buy"),
-                ("shirt", "jacket", "dress", "sweater", "coat"),
-            ),
-            Slot("color", ("color", "colour", "shade"), ("red", "blue", "green", "black", "white")),
-            Slot("size", ("size", "fit"), ("small", "medium", "large", "xl", "xs")),
-            Slot(
-                "material",
-                ("material", "fabric", "made of"),
-                ("cotton", "wool", "linen", "silk", "denim"),
-            ),
-            Slot(
-                "budget",
-                ("budget", "price", "spend", "cost"),
-                ("cheap", "moderate", "pricey", "luxury", "any"),
-            ),
-        ),
-    ),
-    Domain(
-        "travel",
-        "Please plan a trip for me.",
-        (
-            Slot(
-                "city",
-                ("city", "destination", "where", "go"),
-                ("paris", "tokyo", "rome", "cairo", "lima"),
-            ),
-            Slot(
-                "month",
-                ("month", "when", "date"),
-                ("march", "june", "august", "october", "december"),
-            ),
-            Slot(
-                "transport",
-                ("transport", "travel by", "get there", "train", "plane"),
-                ("train", "plane", "bus", "ferry", "car"),
-            ),
-            Slot(
-                "hotel",
-                ("hotel", "stay", "lodging", "accommodation"),
-                ("hostel", "inn", "resort", "apartment", "camping"),
-            ),
-            Slot(
-                "nights",
-                ("nights", "how long", "long"),
-                ("three", "five", "seven", "ten", "fourteen"),
-            ),
-        ),
-    ),
-    Domain(
-        "meeting",
-        "Schedule a meeting for me.",
-        (
-            Slot(
-                "day",
-                ("day", "when", "date"),
-                ("monday", "tuesday", "wednesday", "thursday", "friday"),
-            ),
-            Slot(
-                "slot",
-                ("slot", "hour", "morning", "part of the day"),
-                ("morning", "noon", "afternoon", "evening", "night"),
-            ),
-            Slot(
-                "length",
-                ("length", "duration", "long"),
-                ("short", "half-hour", "hour", "two-hours", "all-day"),
-            ),
-            Slot(
-                "room",
-                ("room", "place", "where", "location"),
-                ("lab", "office", "library", "cafe", "online"),
-            ),
-            Slot(
-                "host",
-                ("host", "who", "lead", "attendee"),
-                ("alice", "bob", "carol", "dave", "erin"),
-            ),
-        ),
-    ),
-)
+DOMAINS_FILE = Path(__file__).with_name("clarify_domains.json")
+
+
+def load_domains() -> tuple[Domain, ...]:
+    """The domains, in file order. They are data (``clarify_domains.json``), not code, so a slot
+    or an option word can be changed without touching the task logic."""
+    return tuple(
+        Domain(
+            d["name"],
+            d["request"],
+            tuple(Slot(s["name"], tuple(s["synonyms"]), tuple(s["options"])) for s in d["slots"]),
+        )
+        for d in json.loads(DOMAINS_FILE.read_text(encoding="utf-8"))
+    )
+
+
+DOMAINS: tuple[Domain, ...] = load_domains()  # read once, at import
 
 ANSWER_RE = re.compile(r"ANSWER\s*:(.*)", re.IGNORECASE | re.DOTALL)
 PAIR_RE = re.compile(r"([a-z][a-z\- ]*?)\s*[=:]\s*([a-z0-9][a-z0-9\- ]*)", re.IGNORECASE)

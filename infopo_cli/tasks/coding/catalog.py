@@ -48,11 +48,6 @@ class BuiltinTask:
     tests: tuple[str, ...]
 
 
-def facts(*pairs: tuple[tuple[str, ...], str]) -> tuple[Fact, ...]:
-    """Shorthand for the data modules: ``facts((("round", "decimal"), "Round to cents."), ...)``."""
-    return tuple(Fact(tuple(k.lower() for k in keywords), answer) for keywords, answer in pairs)
-
-
 def scripted_reply(task_facts: tuple[Fact, ...] | list[Fact], question: str) -> str:
     """The scripted user's answer: the facts the question is about (at most three, in the task's
     order), or "I don't know." when it mentions none of them."""

@@ -10,18 +10,24 @@ One JSON object per line:
 the split does not depend on row order) or a directory holding ``train.jsonl`` and/or
 ``test.jsonl`` (each file is that split). A malformed row stops loading with a ConfigError that
 names the file and line.
+
+The built-in task set (``builtin.jsonl``) is read by the same ``read_rows``, with its own row
+parser that takes the reference and the tests under the same two keys.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from infopo_cli.errors import ConfigError
 
 SPLIT_FILES = {"train": "train.jsonl", "test": "test.jsonl"}
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -42,13 +48,13 @@ def load_splits(path: str | Path, test_fraction: float) -> dict[str, list[Colben
                 f"task.path={str(root)!r} holds neither train.jsonl nor test.jsonl; give a "
                 "ColBench JSONL file or a directory with those files"
             )
-        return {s: read_rows(files[s]) if s in files else [] for s in SPLIT_FILES}
+        return {s: read_rows(files[s], parse_row) if s in files else [] for s in SPLIT_FILES}
     if not root.is_file():
         raise ConfigError(
             f"task.path={str(root)!r} does not exist; give a ColBench JSONL file or a directory "
             "with train.jsonl/test.jsonl"
         )
-    rows = read_rows(root)
+    rows = read_rows(root, parse_row)
     out: dict[str, list[ColbenchRow]] = {"train": [], "test": []}
     for row in rows:
         out[split_of(row, test_fraction)].append(row)
@@ -60,17 +66,20 @@ def split_of(row: ColbenchRow, test_fraction: float) -> str:
     return "test" if bucket < test_fraction else "train"
 
 
-def read_rows(path: Path) -> list[ColbenchRow]:
+def read_rows(path: Path, parse: Callable[[dict[str, Any], str], Row]) -> list[Row]:
+    """Every non-blank line of a JSONL file as a JSON object handed to ``parse``, in file order.
+
+    ``parse(obj, where)`` validates one object; ``where`` ("file:line") prefixes every error."""
     rows = []
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             if line.strip():
-                rows.append(parse_row(line, f"{path}:{lineno}"))
+                where = f"{path}:{lineno}"
+                rows.append(parse(_object(line, where), where))
     return rows
 
 
-def parse_row(line: str, where: str) -> ColbenchRow:
-    """One validated row; ``where`` ("file:line") prefixes every error."""
+def _object(line: str, where: str) -> dict[str, Any]:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
@@ -79,16 +88,29 @@ def parse_row(line: str, where: str) -> ColbenchRow:
         ) from None
     if not isinstance(obj, dict):
         raise ConfigError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    problem, reference = obj.get("problem_description"), obj.get("ground_truth")
-    for key, value in (("problem_description", problem), ("ground_truth", reference)):
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{where}: '{key}' must be a non-empty string")
-    tests = _tests(obj.get("test_cases"), where)
+    return obj
+
+
+def parse_row(obj: dict[str, Any], where: str) -> ColbenchRow:
+    """One ColBench row; its id is a digest of the problem and the reference."""
+    problem = text_field(obj, "problem_description", where)
+    reference = text_field(obj, "ground_truth", where)
+    tests = tests_field(obj, where)
     digest = hashlib.sha1(f"{problem}\0{reference}".encode()).hexdigest()[:12]
     return ColbenchRow(f"colbench-{digest}", problem, reference, tests)
 
 
-def _tests(raw: object, where: str) -> tuple[str, ...]:
+def text_field(obj: dict[str, Any], key: str, where: str) -> str:
+    """``obj[key]`` as given, which must be a non-empty string."""
+    value = obj.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: '{key}' must be a non-empty string")
+    return value
+
+
+def tests_field(obj: dict[str, Any], where: str) -> tuple[str, ...]:
+    """The test expressions under ``test_cases``, stripped."""
+    raw = obj.get("test_cases")
     accepted = "an object of name -> expression strings, or a list of expression strings"
     if isinstance(raw, str):  # some exports store the object as a JSON string
         try:

@@ -3,14 +3,16 @@
 Items have a type (in a category), a brand, a material, one or two features, the colours and sizes
 they are sold in (chosen at purchase, like options on a shop page) and a price. The vocabularies
 are small on purpose: many items share words, so finding the right one takes search and checking,
-not one lucky keyword.
+not one lucky keyword. They are data (``catalogue.json``), read once at import.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -23,155 +25,29 @@ class ProductType:
     price: tuple[float, float]  # typical price range in dollars
 
 
-CLOTHING_SIZES = ("x-small", "small", "medium", "large", "x-large")
-SHOE_SIZES = ("6", "7", "8", "9", "10", "11", "12")
-HOME_SIZES = ("small", "medium", "large")
+VOCABULARY_FILE = Path(__file__).with_name("catalogue.json")
 
-TYPES: tuple[ProductType, ...] = (
-    ProductType(
-        "t-shirt",
-        "clothing",
-        ("cotton", "linen", "polyester", "bamboo"),
-        ("slim fit", "machine washable", "organic", "quick dry"),
-        CLOTHING_SIZES,
-        (8, 35),
-    ),
-    ProductType(
-        "hoodie",
-        "clothing",
-        ("cotton", "fleece", "polyester", "wool"),
-        ("machine washable", "zip up", "lightweight", "organic"),
-        CLOTHING_SIZES,
-        (20, 70),
-    ),
-    ProductType(
-        "jeans",
-        "clothing",
-        ("denim", "cotton", "stretch denim"),
-        ("slim fit", "relaxed fit", "machine washable", "high waist"),
-        CLOTHING_SIZES,
-        (25, 90),
-    ),
-    ProductType(
-        "jacket",
-        "clothing",
-        ("leather", "polyester", "wool", "nylon"),
-        ("waterproof", "windproof", "lightweight", "insulated"),
-        CLOTHING_SIZES,
-        (40, 200),
-    ),
-    ProductType(
-        "sweater",
-        "clothing",
-        ("wool", "cashmere", "cotton", "acrylic"),
-        ("hand knit", "machine washable", "lightweight", "organic"),
-        CLOTHING_SIZES,
-        (25, 150),
-    ),
-    ProductType(
-        "sneakers",
-        "footwear",
-        ("canvas", "leather", "mesh", "suede"),
-        ("non slip", "lightweight", "breathable", "memory foam"),
-        SHOE_SIZES,
-        (30, 140),
-    ),
-    ProductType(
-        "boots",
-        "footwear",
-        ("leather", "suede", "rubber"),
-        ("waterproof", "insulated", "non slip", "steel toe"),
-        SHOE_SIZES,
-        (50, 220),
-    ),
-    ProductType(
-        "sandals",
-        "footwear",
-        ("leather", "rubber", "cork"),
-        ("adjustable strap", "lightweight", "arch support", "quick dry"),
-        SHOE_SIZES,
-        (15, 80),
-    ),
-    ProductType(
-        "backpack",
-        "bags",
-        ("nylon", "canvas", "leather", "polyester"),
-        ("waterproof", "laptop sleeve", "lightweight", "anti theft"),
-        HOME_SIZES,
-        (20, 150),
-    ),
-    ProductType(
-        "tote bag",
-        "bags",
-        ("canvas", "cotton", "leather", "jute"),
-        ("reusable", "zip top", "foldable", "inner pocket"),
-        HOME_SIZES,
-        (10, 90),
-    ),
-    ProductType(
-        "wallet",
-        "bags",
-        ("leather", "nylon", "canvas"),
-        ("rfid blocking", "slim", "coin pocket", "zip around"),
-        HOME_SIZES,
-        (10, 70),
-    ),
-    ProductType(
-        "mug",
-        "kitchen",
-        ("ceramic", "glass", "stainless steel", "porcelain"),
-        ("dishwasher safe", "microwave safe", "insulated", "handmade"),
-        HOME_SIZES,
-        (6, 30),
-    ),
-    ProductType(
-        "water bottle",
-        "kitchen",
-        ("stainless steel", "glass", "plastic"),
-        ("insulated", "leak proof", "bpa free", "dishwasher safe"),
-        HOME_SIZES,
-        (8, 45),
-    ),
-    ProductType(
-        "lamp",
-        "home",
-        ("metal", "wood", "glass", "ceramic"),
-        ("dimmable", "usb charging", "energy saving", "touch control"),
-        HOME_SIZES,
-        (15, 120),
-    ),
-    ProductType(
-        "pillow",
-        "home",
-        ("cotton", "linen", "velvet", "memory foam"),
-        ("hypoallergenic", "machine washable", "cooling", "extra firm"),
-        HOME_SIZES,
-        (10, 60),
-    ),
-    ProductType(
-        "blanket",
-        "home",
-        ("fleece", "wool", "cotton", "cashmere"),
-        ("machine washable", "lightweight", "weighted", "hypoallergenic"),
-        HOME_SIZES,
-        (20, 160),
-    ),
-)
-BRANDS = (
-    "acme",
-    "northwind",
-    "bluepeak",
-    "corvo",
-    "lumen",
-    "marlow",
-    "oakridge",
-    "pinecraft",
-    "solace",
-    "tidewater",
-    "vela",
-    "zenith",
-)
-COLORS = ("black", "white", "red", "blue", "green", "grey", "navy", "beige", "brown", "pink")
+
+def load_vocabulary() -> tuple[tuple[ProductType, ...], tuple[str, ...], tuple[str, ...]]:
+    """The product types, brands and colours, in file order. They are data (``catalogue.json``,
+    where a type names its size list: clothing, shoes or home), not code."""
+    raw = json.loads(VOCABULARY_FILE.read_text(encoding="utf-8"))
+    sizes = {name: tuple(values) for name, values in raw["sizes"].items()}
+    types = tuple(
+        ProductType(
+            t["name"],
+            t["category"],
+            tuple(t["materials"]),
+            tuple(t["features"]),
+            sizes[t["sizes"]],
+            tuple(t["price"]),
+        )
+        for t in raw["types"]
+    )
+    return types, tuple(raw["brands"]), tuple(raw["colors"])
+
+
+TYPES, BRANDS, COLORS = load_vocabulary()  # read once, at import
 TYPE_BY_NAME = {t.name: t for t in TYPES}
 
 

@@ -18,12 +18,11 @@ from infopo_cli.core.infogain_fast import (
     information_gain_fast,
     logprobs_and_information_gain,
     plan_segments,
-    row_batches,
     segment_mask,
     supports_packing,
 )
 from infopo_cli.core.logprobs import token_logprobs
-from infopo_cli.core.trajectory import Batch, Trajectory, Turn
+from infopo_cli.core.trajectory import Batch, Trajectory, Turn, token_batches
 
 VOCAB = 64
 SHORT_PH = [9, 10]  # shorter than most feedback spans: its last token is repeated
@@ -240,8 +239,14 @@ def test_segment_mask_hand_computed():
 
 
 def test_row_batches_respect_budget():
-    assert row_batches([5, 3, 9, 4], token_budget=12) == [[1, 3], [0], [2]]
-    assert row_batches([30], token_budget=12) == [[0]]  # a row over budget still runs, alone
+    assert token_batches([5, 3, 9, 4], 12, longest_first=False) == [[1, 3], [0], [2]]
+    assert token_batches([30], 12, longest_first=False) == [[0]]
+    # the update's order: longest first, so the widest micro-batch runs (and fails) first
+    assert token_batches([5, 3, 9, 4], 12) == [
+        [2],
+        [0, 3],
+        [1],
+    ]  # a row over budget still runs, alone
 
 
 def test_old_logprobs_shape_is_checked(model):

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 
 from infopo_cli.core.logprobs import token_logprobs
-from infopo_cli.core.trajectory import Trajectory
+from infopo_cli.core.trajectory import Trajectory, token_batches
 
 DEFAULT_PLACEHOLDER = "No information found."
 
@@ -41,20 +41,6 @@ def counterfactual_ids(traj: Trajectory, turn: int, placeholder_ids: Sequence[in
     return ids
 
 
-def _batches(lengths: list[int], token_budget: int) -> list[list[int]]:
-    """Group indices (sorted by length) so that rows * longest row <= token_budget (at least one row)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    out, cur = [], []
-    for i in order:
-        if cur and (len(cur) + 1) * lengths[i] > token_budget:
-            out.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        out.append(cur)
-    return out
-
-
 @torch.no_grad()
 def span_mean_logprobs(
     model, sequences: list[list[int]], spans: list[tuple[int, int]], token_budget: int = 16384
@@ -62,7 +48,7 @@ def span_mean_logprobs(
     """Mean teacher-forced log-prob of ``seq[s:e]`` given ``seq[:s]``, for every (seq, span)."""
     device = next(model.parameters()).device
     result = [0.0] * len(sequences)
-    for rows in _batches([len(s) for s in sequences], token_budget):
+    for rows in token_batches([len(s) for s in sequences], token_budget, longest_first=False):
         width = max(len(sequences[i]) for i in rows)
         ids = torch.zeros((len(rows), width), dtype=torch.long)
         attn = torch.zeros((len(rows), width), dtype=torch.long)

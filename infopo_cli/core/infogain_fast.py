@@ -33,7 +33,7 @@ import torch
 
 from infopo_cli.core.infogain import fit_placeholder, information_gain
 from infopo_cli.core.logprobs import gather_logprobs, token_logprobs
-from infopo_cli.core.trajectory import Batch, Trajectory
+from infopo_cli.core.trajectory import Batch, Trajectory, token_batches
 
 MASKABLE_ATTENTION = ("eager", "sdpa")
 # Config fields of architectures whose logits are not just lm_head(hidden).
@@ -64,21 +64,6 @@ def plan_segments(traj: Trajectory, placeholder_ids: Sequence[int]) -> list[Segm
         s, e = traj.turns[t + 1].action
         ids = fit_placeholder(placeholder_ids, fe - fs) + list(traj.input_ids[fe : e - 1])
         out.append(Segment(t, fs, ids, s - 1 - fs, list(traj.input_ids[s:e])))
-    return out
-
-
-def row_batches(costs: list[int], token_budget: int) -> list[list[int]]:
-    """Indices grouped (shortest first) so that rows * largest cost <= token_budget (>= 1 row)."""
-    order = sorted(range(len(costs)), key=lambda i: costs[i])
-    out: list[list[int]] = []
-    cur: list[int] = []
-    for i in order:
-        if cur and (len(cur) + 1) * costs[i] > token_budget:
-            out.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        out.append(cur)
     return out
 
 
@@ -235,7 +220,7 @@ def _counterfactual_means(
     todo = [i for i, n in enumerate(prefix_lens) if n > 0]
     costs = [prefix_lens[i] + sum(len(s.ids) for s in plans[i]) for i in todo]
     with torch.no_grad(), _autocast(model, autocast):
-        for batch in row_batches(costs, token_budget):
+        for batch in token_batches(costs, token_budget, longest_first=False):
             idx = [todo[b] for b in batch]
             prefixes = [list(trajectories[i].input_ids[: prefix_lens[i]]) for i in idx]
             wanted = None if old is None else [logprob_positions[i] for i in idx]

@@ -15,11 +15,10 @@ from pathlib import Path
 import torch
 
 from infopo_cli.core.chat import ChatFormat
-from infopo_cli.core.logprobs import gather_logprobs, position_ids_from_mask
+from infopo_cli.core.logprobs import forward_logprobs
 from infopo_cli.core.losses import masked_mean
 from infopo_cli.core.rollout import rollout
-from infopo_cli.core.trajectory import Batch, Trajectory, Turn
-from infopo_cli.core.update import micro_batches
+from infopo_cli.core.trajectory import Batch, Trajectory, Turn, token_batches
 from infopo_cli.errors import ConfigError
 
 
@@ -96,13 +95,8 @@ def demo_trajectories(
 
 def sft_loss(model, tensors: dict[str, torch.Tensor], num_tokens: float) -> torch.Tensor:
     """Negative log-likelihood of agent tokens, summed and divided by ``num_tokens``."""
-    logits = model(
-        input_ids=tensors["input_ids"],
-        attention_mask=tensors["attention_mask"],
-        position_ids=position_ids_from_mask(tensors["attention_mask"]),
-        use_cache=False,
-    ).logits[:, :-1]
-    lp = gather_logprobs(logits, tensors["input_ids"][:, 1:])  # [R, W-1]
+    lp, _ = forward_logprobs(model, tensors["input_ids"], tensors["attention_mask"])
+    lp = lp[:, 1:]  # [R, W-1]: position 0 predicts nothing
     return -masked_mean(lp, tensors["action_mask"][:, 1:], num_tokens=num_tokens)
 
 
@@ -116,7 +110,7 @@ def sft_step(
     lengths = tensors["attention_mask"].sum(-1).tolist()
     optimizer.zero_grad(set_to_none=True)
     loss_sum = 0.0
-    for rows in micro_batches(lengths, token_budget):
+    for rows in token_batches(lengths, token_budget):
         width = int(max(lengths[r] for r in rows))
         mb = {
             k: tensors[k][rows, :width].to(device)

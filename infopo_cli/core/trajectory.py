@@ -156,3 +156,29 @@ class Batch:
     def intrinsic(self) -> torch.Tensor:
         """[N, L] token-level intrinsic rewards (IG_t / |a_t| on a_t), right-padded like ``tensors``."""
         return pad_batch([t.intrinsic_rewards() for t in self.trajectories], 0.0, torch.float32)
+
+
+def token_batches(
+    lengths: list[int], token_budget: int, longest_first: bool = True
+) -> list[list[int]]:
+    """Row indices grouped so that rows x longest row <= ``token_budget`` (a row over budget runs
+    alone), over the rows sorted by length so that a group pads little: on a CPU padding is pure
+    cost. Used by the update, the scorers and SFT.
+
+    ``longest_first`` decides the order groups are formed in (ties by index); either order gives the
+    same kind of packing. The update goes longest first, so an out-of-memory shows on the first
+    micro-batch; the information-gain scorers go shortest first.
+    """
+    sign = -1 if longest_first else 1
+    out: list[list[int]] = []
+    cur: list[int] = []
+    longest = 0
+    for i in sorted(range(len(lengths)), key=lambda i: (sign * lengths[i], i)):
+        if cur and (len(cur) + 1) * max(longest, lengths[i]) > token_budget:
+            out.append(cur)
+            cur, longest = [], 0
+        cur.append(i)
+        longest = max(longest, lengths[i])
+    if cur:
+        out.append(cur)
+    return out

@@ -15,8 +15,9 @@ from collections import defaultdict
 import torch
 
 from infopo_cli.config import TrainerConfig
-from infopo_cli.core.logprobs import entropy_from_logits, gather_logprobs, position_ids_from_mask
+from infopo_cli.core.logprobs import forward_logprobs
 from infopo_cli.core.losses import entropy_bonus, kl_k3, masked_mean, ppo_clip_loss
+from infopo_cli.core.trajectory import token_batches
 from infopo_cli.runtime.distributed import (
     World,
     grad_sync,
@@ -24,22 +25,6 @@ from infopo_cli.runtime.distributed import (
     optimizer_state,
     unwrap,
 )
-
-
-def micro_batches(lengths: list[int], token_budget: int) -> list[list[int]]:
-    """Row groups with rows * longest row <= token_budget (at least one row each), formed over the
-    rows sorted by length (longest first) so a group pads little: on a CPU padding is pure cost."""
-    out, cur, longest = [], [], 0
-    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
-        n = lengths[i]
-        if cur and (len(cur) + 1) * max(longest, n) > token_budget:
-            out.append(cur)
-            cur, longest = [], 0
-        cur.append(i)
-        longest = max(longest, n)
-    if cur:
-        out.append(cur)
-    return out
 
 
 def scheduled_lr(cfg: TrainerConfig, step: int) -> float:
@@ -63,31 +48,19 @@ class PolicyTrainer:
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    def _autocast(self):
-        return torch.autocast(
-            self.device.type, dtype=torch.bfloat16, enabled=self.cfg.autocast == "bf16"
-        )
-
     def _rows(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> dict[str, torch.Tensor]:
         width = int(tensors["attention_mask"][rows].sum(-1).max())
         return {k: v[rows, :width].to(self.device) for k, v in tensors.items() if v.dim() == 2}
 
     def _forward(self, model, mb: dict[str, torch.Tensor], with_entropy: bool):
         """Log-probs [R, W] of each token given its prefix (0 at position 0), and entropies."""
-        with self._autocast():
-            logits = model(
-                input_ids=mb["input_ids"],
-                attention_mask=mb["attention_mask"],
-                position_ids=position_ids_from_mask(mb["attention_mask"]),
-                use_cache=False,
-            ).logits[:, :-1]
-        lp = gather_logprobs(logits, mb["input_ids"][:, 1:])
-        lp = torch.cat([torch.zeros_like(lp[:, :1]), lp], dim=1)
-        ent = None
-        if with_entropy:
-            ent = entropy_from_logits(logits)
-            ent = torch.cat([torch.zeros_like(ent[:, :1]), ent], dim=1)
-        return lp, ent
+        return forward_logprobs(
+            model,
+            mb["input_ids"],
+            mb["attention_mask"],
+            with_entropy=with_entropy,
+            autocast=self.cfg.autocast == "bf16",
+        )
 
     @torch.no_grad()
     def logprobs(self, tensors: dict[str, torch.Tensor], model=None) -> torch.Tensor:
@@ -95,7 +68,7 @@ class PolicyTrainer:
         model = model or self.module
         lengths = tensors["attention_mask"].sum(-1).tolist()
         out = torch.zeros(tensors["input_ids"].shape, dtype=torch.float32)
-        for rows in micro_batches(lengths, self.cfg.micro_batch_tokens):
+        for rows in token_batches(lengths, self.cfg.micro_batch_tokens):
             mb = self._rows(tensors, rows)
             lp, _ = self._forward(model, mb, with_entropy=False)
             out[rows, : lp.shape[1]] = lp.float().cpu()
@@ -124,7 +97,7 @@ class PolicyTrainer:
         world = self.world
         total = world.sum(float(tensors["action_mask"].sum()))  # agent tokens of the global batch
         lengths = tensors["attention_mask"].sum(-1).tolist()
-        batches = micro_batches(lengths, cfg.micro_batch_tokens)
+        batches = token_batches(lengths, cfg.micro_batch_tokens)
         n_micro = world.max(len(batches))  # backward synchronises: every rank runs as many
         # DDP/FSDP2 average gradients over ranks; the loss is a global sum
         scale = float(world.size)

@@ -1,8 +1,8 @@
-"""The RL recipe (``infopo train``): setup, the step loop, save.
+"""The RL recipe (``infopo train``): setup, the step loop, evaluate, save.
 
-One step (METHOD.md section 4):
-  1. sample B prompts, roll out G trajectories each against the task and the simulated user
-  2. outcome scores S_i
+One step (docs/method.md), as ``TrainRecipe.step`` reads:
+  1. sample B prompts
+  2. roll out G trajectories each against the task and the simulated user (outcome scores S_i)
   3. old log-probs of the batch and the masked-counterfactual information gain IG_t
   4. token-level advantages by fusion
   5. PPO-clip update on agent tokens
@@ -10,7 +10,7 @@ One step (METHOD.md section 4):
 
 Under ``trainer.strategy=ddp|fsdp2`` (torchrun) every rank draws the same prompts and plays its own
 contiguous slice of them, each prompt group whole and seeded from (seed, step, global prompt index);
-the loss, metrics, rollout records, evaluation and checkpoints are global (infopo_cli.runtime.distributed).
+the loss, metrics, rollout records, evaluation and checkpoints are global (runtime/distributed.py).
 """
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ from omegaconf import DictConfig, OmegaConf
 from infopo_cli.config import validate
 from infopo_cli.core.advantages import decayed_beta, fuse_advantages_with_stats
 from infopo_cli.core.evaluation import aggregate, run_eval
-from infopo_cli.core.infogain import information_gain
-from infopo_cli.core.infogain_fast import logprobs_and_information_gain
 from infopo_cli.core.rollout import rollout
+from infopo_cli.core.scoring import score
 from infopo_cli.core.trajectory import Batch
 from infopo_cli.core.update import PolicyTrainer
 from infopo_cli.errors import ConfigError
@@ -60,62 +59,6 @@ from infopo_cli.runtime.plots import plot_training
 from infopo_cli.runtime.sweep import sweep_group
 
 
-def rollout_records(batch: Batch, adv: torch.Tensor, chat) -> list[dict]:
-    """Per trajectory and per turn: text, token counts, reward, IG and the turn's mean advantage."""
-    out = []
-    for i, tr in enumerate(batch.trajectories):
-        turns = []
-        for t, (turn, log) in enumerate(zip(tr.turns, tr.info["turns"])):
-            s, e = turn.action
-            turns.append(
-                {
-                    **log,
-                    "feedback_tokens": turn.feedback_len,
-                    "ig": tr.info_gain[t] if tr.info_gain else 0.0,
-                    "advantage": adv[i, s:e].mean().item() if i < adv.shape[0] else 0.0,
-                }
-            )
-        out.append(
-            {
-                "task_id": tr.group,
-                "outcome": tr.score,
-                "success": tr.success,
-                "failed": tr.failed,
-                "truncated": tr.info.get("truncated", False),
-                "turns": turns,
-                # token space, so any record can be rebuilt into the exact Trajectory that was trained on
-                "input_ids": tr.input_ids,
-                "spans": [
-                    [list(t.action), list(t.feedback) if t.feedback else None] for t in tr.turns
-                ],
-            }
-        )
-    return out
-
-
-def play(
-    world: World, cfg: DictConfig, step: int, instances: list, play_group
-) -> tuple[Batch, list[int]]:
-    """This rank's rollouts of the step and each trajectory's group key for the advantages.
-
-    ``single``: one rollout over all prompts under the run's RNG, grouped by task id (as always).
-    ``ddp``/``fsdp2``: this rank's slice of the prompts, one group at a time under an RNG seeded from
-    (seed, step, global prompt index), grouped by that index: trajectories and groups are then the
-    same whichever rank plays a prompt, and so at any world size.
-    """
-    if not world.group_seeded:
-        batch = play_group(instances)
-        return batch, batch.groups
-    offset, mine = shard(instances, world)
-    trajs, groups = [], []
-    for i, inst in enumerate(mine):
-        with seeded(group_seed(cfg.seed, step, offset + i)):
-            part = play_group([inst])
-        trajs += part.trajectories
-        groups += [offset + i] * len(part)
-    return Batch(trajs), groups
-
-
 def train_main(cfg: DictConfig, run_dir: Path) -> dict:
     typed = validate(cfg)
     world = init_world(typed["trainer"].strategy, typed["model"].device)
@@ -123,171 +66,326 @@ def train_main(cfg: DictConfig, run_dir: Path) -> dict:
     try:
         if world.size > 1:  # the world size is known now (a SLURM task has no torchrun env before)
             validate(cfg)
-        out = _train(cfg, run_dir, typed, world)
+        recipe = TrainRecipe(cfg, run_dir, typed, world)
+        out = recipe.run()
         finished = True
         return out
     finally:
         shutdown(world, finished)
 
 
-def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:
+class TrainRecipe:
+    """Setup in ``__init__``; ``run`` evaluates, steps, saves; ``step`` is one InfoPO step."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, typed: dict, world: World):
+        self.cfg, self.world = cfg, world
+        self.mcfg, self.ecfg, self.fcfg, self.icfg, self.tcfg, self.lcfg = (
+            typed[k] for k in ("model", "engine", "fusion", "infogain", "trainer", "logger")
+        )
+        self.run_dir, ckpt = self._run_dir(run_dir)
+        seed_everything(cfg.seed)
+        self.task = build_task(cfg)
+        # Each rank keeps its own simulator reply cache (no two writers on one file).
+        self.simulator = build_simulator(
+            cfg, self.run_dir if world.is_main else self.run_dir / "ranks" / f"rank_{world.rank}"
+        )
+        self._setup_policy(ckpt)
+        self.placeholder_ids = self.chat.encode(self.icfg.placeholder)
+        self.sampler = random.Random(cfg.seed)
+        self.start = 0
+        note = self._restore(ckpt) if ckpt is not None else None
+        self.logger = self._setup_logger()
+        if note:
+            self.logger.print(note)
+        self._print_header()
+        self.n_train = len(self.task.instances(self.task.train_split))
+        n_eval = self.tcfg.eval_tasks
+        self.eval_instances = self.task.instances(self.task.split)[:n_eval] if n_eval else []
+        self.evals: dict[str, dict] = {}
+
     # ---- setup -------------------------------------------------------------------------------
-    mcfg, ecfg, fcfg, icfg, tcfg, lcfg = (
-        typed[k] for k in ("model", "engine", "fusion", "infogain", "trainer", "logger")
-    )
-    run_dir = Path(world.broadcast(str(run_dir)))  # ranks may have stamped different times
-    resume_dir = Path(cfg.resume) if cfg.get("resume") else None
-    if resume_dir is not None:
+    def _run_dir(self, run_dir: Path) -> tuple[Path, Path | None]:
+        """The run dir (the resumed run's own with ``resume=``) and the checkpoint to resume from."""
+        run_dir = Path(self.world.broadcast(str(run_dir)))  # ranks may have stamped other times
+        if not self.cfg.get("resume"):
+            run_dir.mkdir(parents=True, exist_ok=True)
+            return run_dir, None
+        resume_dir = Path(self.cfg.resume)
         if not resume_dir.is_dir():
-            raise ConfigError(f"resume={cfg.resume!r} is not a run directory")
-        run_dir = resume_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg.seed)
-    task = build_task(cfg)
-    # Each rank keeps its own simulator reply cache (no two writers on one file).
-    simulator = build_simulator(
-        cfg, run_dir if world.is_main else run_dir / "ranks" / f"rank_{world.rank}"
-    )
-    ckpt = checkpoint.latest_checkpoint(run_dir) if resume_dir else None
-    if resume_dir is not None and ckpt is None:
-        raise ConfigError(
-            f"resume={cfg.resume!r}: no complete checkpoint under {resume_dir / 'checkpoints'}"
-        )
-    model, tok, chat, model_path = load_policy(
-        mcfg, str(ckpt) if ckpt else None, device=rank_device(world, mcfg.device)
-    )
-    if mcfg.lora.r > 0 and not lora.is_peft(model):
-        if mcfg.gradient_checkpointing:  # checkpointed blocks need an input that requires grad
-            model.enable_input_require_grads()
-        model = lora.add_adapters(model, mcfg.lora)
-    ref_model = copy.deepcopy(model).eval().requires_grad_(False) if tcfg.kl_coef > 0 else None
-    policy = wrap(model, world)  # DDP wrapper or FSDP2-sharded; `model` stays the plain module
-    trainer = PolicyTrainer(policy, tcfg, ref_model, world)
-    engine = build_engine(
-        ecfg, model, tok, chat, model_path, tcfg, max_len=mcfg.max_len, seed=cfg.seed
-    )
-    placeholder_ids = chat.encode(icfg.placeholder)
-    sampler = random.Random(cfg.seed)
-    start = 0
-    console_note = None
-    if ckpt is not None:
-        meta, state = checkpoint.load_checkpoint(ckpt)
-        if meta.get("seed") != cfg.seed:
+            raise ConfigError(f"resume={self.cfg.resume!r} is not a run directory")
+        ckpt = checkpoint.latest_checkpoint(resume_dir)
+        if ckpt is None:
             raise ConfigError(
-                f"resume: checkpoint was trained with seed={meta.get('seed')}, this run has seed={cfg.seed}"
+                f"resume={self.cfg.resume!r}: no complete checkpoint under {resume_dir / 'checkpoints'}"
             )
-        trainer.load_state_dict(state)
+        return resume_dir, ckpt
+
+    def _setup_policy(self, ckpt: Path | None) -> None:
+        """Policy (LoRA-wrapped when asked), frozen reference, DDP/FSDP2 wrapper, trainer, engine."""
+        mcfg, tcfg, world = self.mcfg, self.tcfg, self.world
+        model, self.tok, self.chat, self.model_path = load_policy(
+            mcfg, str(ckpt) if ckpt else None, device=rank_device(world, mcfg.device)
+        )
+        if mcfg.lora.r > 0 and not lora.is_peft(model):
+            if mcfg.gradient_checkpointing:  # checkpointed blocks need an input that requires grad
+                model.enable_input_require_grads()
+            model = lora.add_adapters(model, mcfg.lora)
+        ref = copy.deepcopy(model).eval().requires_grad_(False) if tcfg.kl_coef > 0 else None
+        self.model = model  # the plain module; `policy` is what the update runs through
+        self.policy = wrap(model, world)  # DDP wrapper or FSDP2-sharded
+        self.trainer = PolicyTrainer(self.policy, tcfg, ref, world)
+        self.engine = build_engine(
+            self.ecfg,
+            model,
+            self.tok,
+            self.chat,
+            self.model_path,
+            tcfg,
+            max_len=mcfg.max_len,
+            seed=self.cfg.seed,
+        )
+
+    def _restore(self, ckpt: Path) -> str:
+        meta, state = checkpoint.load_checkpoint(ckpt)
+        if meta.get("seed") != self.cfg.seed:
+            raise ConfigError(
+                f"resume: checkpoint was trained with seed={meta.get('seed')}, "
+                f"this run has seed={self.cfg.seed}"
+            )
+        self.trainer.load_state_dict(state)
         checkpoint.set_rng_state(state["rng"])
-        sampler.setstate(state["sampler"])
-        start = meta["step"]
-        console_note = f"resumed from {ckpt}: step {start}, model weights, optimizer, RNG states and data position restored"
-    if world.is_main:
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-        if lcfg.group is None:  # W&B runs of one sweep share a group
-            lcfg.group = sweep_group()
-        logger = RunLogger(
-            run_dir, OmegaConf.to_container(cfg, resolve=True), lcfg, tcfg.steps, start
+        self.sampler.setstate(state["sampler"])
+        self.start = meta["step"]
+        return (
+            f"resumed from {ckpt}: step {self.start}, model weights, optimizer, RNG states and "
+            "data position restored"
         )
-    else:  # metrics, rollouts, W&B and progress come from rank 0 only
-        logger = QuietLogger()
-    if console_note:
-        logger.print(console_note)
-    logger.print(
-        f"run dir {run_dir} | task {task.name} | model {model_path} | engine {ecfg.name} | fusion {fcfg.mode}"
-        + (f" | {tcfg.strategy} x {world.size} ranks" if tcfg.strategy != "single" else "")
-        + (f" | LoRA r={mcfg.lora.r}" if lora.is_peft(model) else "")
-    )
-    n_train = len(task.instances(task.train_split))
-    eval_instances = task.instances(task.split)[: tcfg.eval_tasks] if tcfg.eval_tasks else []
-    evals: dict[str, dict] = {}
 
-    def evaluate(step: int, name: str) -> None:
-        """Evaluation (greedy unless ``trainer.eval_temperature`` > 0), sharded: rank r plays
-        instances r, r + W, ...; results are gathered."""
-        if not eval_instances:
+    def _setup_logger(self):
+        if not self.world.is_main:  # metrics, rollouts, W&B and progress come from rank 0 only
+            return QuietLogger()
+        (self.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(self.cfg, resolve=True))
+        if self.lcfg.group is None:  # W&B runs of one sweep share a group
+            self.lcfg.group = sweep_group()
+        config = OmegaConf.to_container(self.cfg, resolve=True)
+        return RunLogger(self.run_dir, config, self.lcfg, self.tcfg.steps, self.start)
+
+    def _print_header(self) -> None:
+        tcfg = self.tcfg
+        self.logger.print(
+            f"run dir {self.run_dir} | task {self.task.name} | model {self.model_path} "
+            f"| engine {self.ecfg.name} | fusion {self.fcfg.mode}"
+            + (f" | {tcfg.strategy} x {self.world.size} ranks" if tcfg.strategy != "single" else "")
+            + (f" | LoRA r={self.mcfg.lora.r}" if lora.is_peft(self.model) else "")
+        )
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def run(self) -> dict:
+        tcfg = self.tcfg
+        try:
+            if self.start == 0:
+                self.evaluate(0, "start")
+            for step in range(self.start + 1, tcfg.steps + 1):
+                self.step(step)
+                last = step == tcfg.steps
+                if tcfg.eval_every and step % tcfg.eval_every == 0 and not last:
+                    self.evaluate(step, f"step {step}")
+                if tcfg.save_every and step % tcfg.save_every == 0 and not last:
+                    self.save(step)
+            if tcfg.steps > self.start:
+                self.save(tcfg.steps)
+            self.evaluate(tcfg.steps, "end")
+        finally:
+            self.logger.close()
+            self.simulator.close()
+            self.engine.close()
+        return self._finish()
+
+    def step(self, step: int) -> None:
+        """One InfoPO step: the six lines of the method, then the step's metrics and records."""
+        t_step = time.time()
+        instances = self.task.sample(
+            self.task.train_split, self.tcfg.prompts_per_step, self.sampler
+        )
+        kept, groups, metrics = self.roll_out(step, instances)
+        t_rollout = metrics.pop("time/rollout_s")
+        if not self._has_work(step, kept, metrics, t_step):
             return
+        tensors = kept.tensors(pad_id=self.tok.pad_token_id)
+        scores = self.score(kept, tensors)
+        adv, fstats = self.advantages(step, tensors, groups)
         t0 = time.time()
-        mine = eval_instances[world.rank :: world.size]
-        with seeded(cfg.seed + world.rank), gathered(policy):
-            results = (
-                run_eval(
-                    engine,
-                    chat,
-                    task,
-                    simulator,
-                    mine,
-                    k=tcfg.eval_samples,
-                    temperature=tcfg.eval_temperature,
-                    max_new_tokens=ecfg.max_new_tokens,
-                    max_len=mcfg.max_len,
-                )[0]
-                if mine
-                else []
-            )
-        if world.size > 1:
-            results = [r for part in world.gather(results) for r in part]
-        agg = aggregate(results, tcfg.eval_samples)
-        evals[name] = agg
-        logger.log(
-            step,
-            {
-                "eval/success": agg["success"],
-                "eval/mean_reward": agg["mean_reward"],
-                "eval/pass_hat_k": agg["pass_hat_k"],
-                "eval/mean_turns": agg["mean_turns"],
-                "eval/n_tasks": agg["n_tasks"],
-                "eval/n_trials": agg["n_trials"],
-                "time/eval_s": time.time() - t0,
-            },
-            advance=False,
-        )
-        logger.print(
-            f"eval ({name}, step {step}, {task.split} split, {agg['n_tasks']} tasks"
-            + (f" x {tcfg.eval_samples} samples" if tcfg.eval_samples > 1 else "")
-            + f"): success {agg['success']:.3f} | mean reward {agg['mean_reward']:.3f}"
-        )
+        metrics.update(self.trainer.update(tensors, adv, scores.old_logprobs, step))
+        t_update = time.time() - t0
+        metrics.update(self.push_weights(step))
+        timings = {
+            **fstats,
+            "time/rollout_s": t_rollout,
+            "time/old_logprob_s": scores.oldlp_s,  # 0 when the fast scorer produced them
+            "time/infogain_s": scores.infogain_s,
+            "time/update_s": t_update,
+        }
+        self._log_step(step, metrics, kept, tensors, t_step, timings, adv)
 
-    if start == 0:
-        evaluate(0, "start")
+    def roll_out(self, step: int, instances: list) -> tuple[Batch, list, dict]:
+        """This rank's trajectories that reached the loss, their group keys, and rollout metrics.
 
-    def save(step: int) -> None:
-        """Rank 0 writes the full model and optimizer state (gathered first under FSDP2)."""
-        meta = {"seed": cfg.seed, "model_path": model_path, "task": task.name}
-        state = {**trainer.state_dict(), "sampler": sampler.getstate()}
-        full = full_model_state(policy)
-        if world.is_main:
-            checkpoint.save_checkpoint(
-                run_dir, step, model, tok, state, meta, keep=tcfg.keep_checkpoints, model_state=full
-            )
-        world.barrier()
+        Trajectories whose simulator calls failed are excluded here: they never reach the loss.
+        """
+        t0 = time.time()
+        with gathered(self.policy):
+            batch, groups = self._play(step, instances)
+        t_rollout = time.time() - t0
+        self.engine.release_memory()  # a GPU-sharing engine sleeps while the trainer works
+        kept = batch.kept()
+        groups = [g for g, t in zip(groups, batch.trajectories) if not t.failed]
+        metrics = {
+            **self.simulator.pop_stats(),
+            "simulator/excluded": len(batch) - len(kept),
+            "time/rollout_s": t_rollout,
+        }
+        return kept, groups, metrics
 
-    def play_group(group: list) -> Batch:
+    def _play(self, step: int, instances: list) -> tuple[Batch, list]:
+        """``single``: one rollout over all prompts under the run's RNG, grouped by task id.
+        ``ddp``/``fsdp2``: this rank's slice of the prompts, one group at a time under an RNG seeded
+        from (seed, step, global prompt index), grouped by that index: trajectories and groups are
+        then the same whichever rank plays a prompt, and so at any world size."""
+        if not self.world.group_seeded:
+            batch = self._rollout(instances)
+            return batch, batch.groups
+        offset, mine = shard(instances, self.world)
+        trajs, groups = [], []
+        for i, inst in enumerate(mine):
+            with seeded(group_seed(self.cfg.seed, step, offset + i)):
+                part = self._rollout([inst])
+            trajs += part.trajectories
+            groups += [offset + i] * len(part)
+        return Batch(trajs), groups
+
+    def _rollout(self, instances: list) -> Batch:
+        ecfg = self.ecfg
         return rollout(
-            engine,
-            chat,
-            task,
-            simulator,
-            group,
-            group_size=tcfg.group_size,
+            self.engine,
+            self.chat,
+            self.task,
+            self.simulator,
+            instances,
+            group_size=self.tcfg.group_size,
             max_new_tokens=ecfg.max_new_tokens,
             temperature=ecfg.temperature,
-            max_len=mcfg.max_len,
+            max_len=self.mcfg.max_len,
             top_p=ecfg.top_p,
         )
 
-    def empty_batch() -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        none = torch.zeros((0, 0))
-        tensors = {
-            "input_ids": none.long(),
-            "attention_mask": none.long(),
-            "action_mask": none,
-            "outcomes": torch.zeros(0),
-        }
-        return tensors, none, none
+    def _has_work(self, step: int, kept: Batch, metrics: dict, t_step: float) -> bool:
+        """False when this rank has nothing to update on. With no trajectory left on any rank the
+        update is skipped; a rank without trajectories joins the others' update with none."""
+        if int(self.world.sum(len(kept))) == 0:
+            self.logger.print(
+                f"step {step}: every trajectory was excluded (simulator failures); skipping the update"
+            )
+            metrics.update({"train/success": 0.0, "time/step_s": time.time() - t_step})
+            self.logger.log(step, metrics)
+            return False
+        if len(kept) == 0:
+            none = torch.zeros((0, 0))
+            tensors = {
+                "input_ids": none.long(),
+                "attention_mask": none.long(),
+                "action_mask": none,
+                "outcomes": torch.zeros(0),
+            }
+            metrics.update(self.trainer.update(tensors, none, none, step))
+            self._log_step(step, metrics, kept, None, t_step, {})
+            return False
+        return True
 
-    def log_step(step, metrics, kept, tensors, t_step, extra, adv=None) -> None:
+    def score(self, kept: Batch, tensors: dict):
+        """Old log-probs and, unless the fusion is plain GRPO, each turn's information gain."""
+        with_ig = self.fcfg.mode != "none"  # plain GRPO does not need the counterfactual
+        with gathered(self.policy):  # FSDP2: full parameters for the scoring passes
+            scores = score(
+                self.trainer,
+                kept.trajectories,
+                tensors,
+                self.placeholder_ids,
+                impl=self.icfg.impl,
+                token_budget=self.icfg.token_budget,
+                with_info_gain=with_ig,
+            )
+        if scores.info_gain is not None:
+            for tr, g in zip(kept.trajectories, scores.info_gain):
+                tr.info_gain = g
+            tensors["intrinsic"] = kept.intrinsic()  # only this field depends on IG
+        return scores
+
+    def advantages(self, step: int, tensors: dict, groups: list):
+        """[N, L] token advantages by the configured fusion, and the fusion's statistics."""
+        fcfg, tcfg = self.fcfg, self.tcfg
+        beta = decayed_beta(
+            fcfg.beta, fcfg.decay, (step - 1) * tcfg.prompts_per_step / self.n_train
+        )
+        return fuse_advantages_with_stats(
+            tensors["outcomes"],
+            groups,
+            tensors["intrinsic"],
+            tensors["action_mask"],
+            mode=fcfg.mode,
+            beta=beta,
+            tau=fcfg.tau,
+            normalize=fcfg.normalize,
+        )
+
+    def push_weights(self, step: int) -> dict:
+        """The updated weights into the rollout engine (merged LoRA view), every ``sync_every``."""
+        if step % self.ecfg.sync_every:
+            return {}
+        pushed = lora.MergedView(self.model) if lora.is_peft(self.model) else self.model
+        return {
+            "time/weight_sync_s": self.engine.update_weights(pushed),
+            **self.engine.last_check(),
+        }
+
+    # ---- evaluate, log, save -----------------------------------------------------------------
+    def evaluate(self, step: int, name: str) -> None:
+        """Evaluation on the first ``trainer.eval_tasks`` instances of the test split (sampled at
+        ``trainer.eval_temperature``), sharded: rank r plays instances r, r + W, ...; gathered."""
+        if not self.eval_instances:
+            return
+        tcfg, world = self.tcfg, self.world
+        t0 = time.time()
+        mine = self.eval_instances[world.rank :: world.size]
+        results = []
+        with seeded(self.cfg.seed + world.rank), gathered(self.policy):
+            if mine:
+                results, _ = run_eval(
+                    self.engine,
+                    self.chat,
+                    self.task,
+                    self.simulator,
+                    mine,
+                    k=tcfg.eval_samples,
+                    temperature=tcfg.eval_temperature,
+                    max_new_tokens=self.ecfg.max_new_tokens,
+                    max_len=self.mcfg.max_len,
+                )
+        if world.size > 1:
+            results = [r for part in world.gather(results) for r in part]
+        agg = aggregate(results, tcfg.eval_samples)
+        self.evals[name] = agg
+        keys = ("success", "mean_reward", "pass_hat_k", "mean_turns", "n_tasks", "n_trials")
+        metrics = {f"eval/{k}": agg[k] for k in keys}
+        self.logger.log(step, {**metrics, "time/eval_s": time.time() - t0}, advance=False)
+        samples = f" x {tcfg.eval_samples} samples" if tcfg.eval_samples > 1 else ""
+        self.logger.print(
+            f"eval ({name}, step {step}, {self.task.split} split, {agg['n_tasks']} tasks{samples}): "
+            f"success {agg['success']:.3f} | mean reward {agg['mean_reward']:.3f}"
+        )
+
+    def _log_step(self, step, metrics, kept, tensors, t_step, extra, adv=None) -> None:
         """The step's metrics over the global batch (rank 0 logs them) and its rollout records."""
-        trajs = kept.trajectories
+        world, trajs = self.world, kept.trajectories
         ig_vals = [tr.info_gain[t] for tr in trajs if tr.info_gain for t in tr.scored_turns()]
         outcomes = [float(t.score) for t in trajs]
         n = max(len(trajs), 1)
@@ -314,128 +412,77 @@ def _train(cfg: DictConfig, run_dir: Path, typed: dict, world: World) -> dict:
         t = torch.tensor(outcomes)
         metrics["train/outcome_mean"] = t.mean().item()
         metrics["train/outcome_std"] = t.std().item() if len(outcomes) > 1 else 0.0
-        metrics["infogain/mean"] = sum(ig_vals) / len(ig_vals) if ig_vals else 0.0
-        metrics["infogain/abs_mean"] = (
-            sum(abs(v) for v in ig_vals) / len(ig_vals) if ig_vals else 0.0
-        )
-        logger.log(step, metrics)
-        records = rollout_records(kept, adv, chat) if adv is not None else []
+        n_ig = max(len(ig_vals), 1)
+        metrics["infogain/mean"] = sum(ig_vals) / n_ig
+        metrics["infogain/abs_mean"] = sum(abs(v) for v in ig_vals) / n_ig
+        self.logger.log(step, metrics)
+        records = rollout_records(kept, adv) if adv is not None else []
         if world.size > 1:
             records = [r for part in world.gather(records) for r in part]
-        logger.rollouts(step, records)
+        self.logger.rollouts(step, records)
 
-    # ---- train -------------------------------------------------------------------------------
-    try:
-        for step in range(start + 1, tcfg.steps + 1):
-            t_step = time.time()
-            # the same draw on every rank (same seed); each rank then plays its slice
-            instances = task.sample(task.train_split, tcfg.prompts_per_step, sampler)
-            with gathered(policy):
-                batch, groups = play(world, cfg, step, instances, play_group)
-            t_rollout = time.time() - t_step
-            engine.release_memory()  # a GPU-sharing engine sleeps while the trainer works
-            kept = batch.kept()  # trajectories whose simulator calls failed never reach the loss
-            groups = [g for g, t in zip(groups, batch.trajectories) if not t.failed]
-            metrics: dict[str, float] = {
-                **simulator.pop_stats(),
-                "simulator/excluded": len(batch) - len(kept),
-            }
-            n_kept = int(world.sum(len(kept)))
-            if n_kept == 0:
-                logger.print(
-                    f"step {step}: every trajectory was excluded (simulator failures); skipping the update"
-                )
-                logger.log(
-                    step, {**metrics, "train/success": 0.0, "time/step_s": time.time() - t_step}
-                )
-                continue
-            if len(kept) == 0:  # other ranks have trajectories: join their update with none
-                metrics.update(trainer.update(*empty_batch(), step))
-                log_step(step, metrics, kept, None, t_step, {})
-                continue
-            tensors = kept.tensors(pad_id=tok.pad_token_id)
-            scored = fcfg.mode != "none"  # plain GRPO does not need the counterfactual
-            t0 = time.time()
-            with gathered(policy):  # FSDP2: full parameters for the scoring passes
-                if scored and icfg.impl == "fast":
-                    # One prefix pass gives the PPO ratio's old log-probs and IG's factual term; the
-                    # counterfactuals reuse its cached keys/values (infogain_fast.py).
-                    old_lp, ig = logprobs_and_information_gain(
-                        trainer.module,
-                        kept.trajectories,
-                        placeholder_ids,
-                        token_budget=icfg.token_budget,
-                        autocast=tcfg.autocast == "bf16",
-                        action_tokens_only=True,
-                    )  # [N, L], N x turns
-                    t_oldlp, t_ig = 0.0, time.time() - t0
-                else:
-                    old_lp = trainer.logprobs(tensors)  # [N, L]
-                    t_oldlp = time.time() - t0
-                    t0 = time.time()
-                    ig = (
-                        information_gain(
-                            trainer.module,
-                            kept.trajectories,
-                            placeholder_ids,
-                            token_budget=icfg.token_budget,
-                        )
-                        if scored
-                        else None
-                    )
-                    t_ig = time.time() - t0
-            if scored:
-                for tr, g in zip(kept.trajectories, ig):
-                    tr.info_gain = g
-                tensors["intrinsic"] = kept.intrinsic()  # only this field depends on IG
-            beta = decayed_beta(fcfg.beta, fcfg.decay, (step - 1) * tcfg.prompts_per_step / n_train)
-            adv, fstats = fuse_advantages_with_stats(
-                tensors["outcomes"],
-                groups,
-                tensors["intrinsic"],
-                tensors["action_mask"],
-                mode=fcfg.mode,
-                beta=beta,
-                tau=fcfg.tau,
-                normalize=fcfg.normalize,
+    def save(self, step: int) -> None:
+        """Rank 0 writes the full model and optimizer state (gathered first under FSDP2)."""
+        meta = {"seed": self.cfg.seed, "model_path": self.model_path, "task": self.task.name}
+        state = {**self.trainer.state_dict(), "sampler": self.sampler.getstate()}
+        full = full_model_state(self.policy)
+        if self.world.is_main:
+            checkpoint.save_checkpoint(
+                self.run_dir,
+                step,
+                self.model,
+                self.tok,
+                state,
+                meta,
+                keep=self.tcfg.keep_checkpoints,
+                model_state=full,
             )
-            t0 = time.time()
-            metrics.update(trainer.update(tensors, adv, old_lp, step))
-            t_update = time.time() - t0
-            if step % ecfg.sync_every == 0:
-                pushed = lora.MergedView(model) if lora.is_peft(model) else model
-                metrics["time/weight_sync_s"] = engine.update_weights(pushed)
-                metrics.update(engine.last_check())
-            timings = {
-                **fstats,
-                "time/rollout_s": t_rollout,
-                "time/old_logprob_s": t_oldlp,  # 0 when the fast scorer produced them
-                "time/infogain_s": t_ig,
-                "time/update_s": t_update,
-            }
-            log_step(step, metrics, kept, tensors, t_step, timings, adv)
-            if tcfg.eval_every and step % tcfg.eval_every == 0 and step != tcfg.steps:
-                evaluate(step, f"step {step}")
-            if tcfg.save_every and step % tcfg.save_every == 0 and step != tcfg.steps:
-                save(step)
-        # ---- save --------------------------------------------------------------------------------
-        if tcfg.steps > start:
-            save(tcfg.steps)
-        evaluate(tcfg.steps, "end")
-    finally:
-        logger.close()
-        simulator.close()
-        engine.close()
-    summary = {"run_dir": str(run_dir), "evals": evals, "steps": tcfg.steps}
-    if not world.is_main:
+        self.world.barrier()
+
+    def _finish(self) -> dict:
+        """summary.json, the training plot and the summary table (rank 0)."""
+        run_dir = self.run_dir
+        summary = {"run_dir": str(run_dir), "evals": self.evals, "steps": self.tcfg.steps}
+        if not self.world.is_main:
+            return summary
+        rows = read_jsonl(run_dir / "metrics.jsonl")
+        title = f"{self.task.name}, fusion={self.fcfg.mode}"
+        plot = plot_training(rows, run_dir / "plots" / "training.png", title=title)
+        self.logger.summary(self.evals)
+        self.logger.print(
+            f"wrote {run_dir / 'metrics.jsonl'}, {plot}, checkpoints under {run_dir / 'checkpoints'}"
+        )
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         return summary
-    rows = read_jsonl(run_dir / "metrics.jsonl")
-    plot = plot_training(
-        rows, run_dir / "plots" / "training.png", title=f"{task.name}, fusion={fcfg.mode}"
-    )
-    logger.summary(evals)
-    logger.print(
-        f"wrote {run_dir / 'metrics.jsonl'}, {plot}, checkpoints under {run_dir / 'checkpoints'}"
-    )
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+
+
+def rollout_records(batch: Batch, adv: torch.Tensor) -> list[dict]:
+    """Per trajectory and per turn: text, token counts, reward, IG and the turn's mean advantage;
+    plus the token ids and spans, so any record rebuilds the exact Trajectory that was trained on."""
+    out = []
+    for i, tr in enumerate(batch.trajectories):
+        turns = []
+        for t, (turn, log) in enumerate(zip(tr.turns, tr.info["turns"])):
+            s, e = turn.action
+            turns.append(
+                {
+                    **log,
+                    "feedback_tokens": turn.feedback_len,
+                    "ig": tr.info_gain[t] if tr.info_gain else 0.0,
+                    "advantage": adv[i, s:e].mean().item() if i < adv.shape[0] else 0.0,
+                }
+            )
+        spans = [[list(t.action), list(t.feedback) if t.feedback else None] for t in tr.turns]
+        out.append(
+            {
+                "task_id": tr.group,
+                "outcome": tr.score,
+                "success": tr.success,
+                "failed": tr.failed,
+                "truncated": tr.info.get("truncated", False),
+                "turns": turns,
+                "input_ids": tr.input_ids,
+                "spans": spans,
+            }
+        )
+    return out

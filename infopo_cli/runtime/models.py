@@ -40,7 +40,8 @@ def cached_build(name: str, params: dict, build: Callable[[Path], None]) -> Path
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=final.parent))
     try:
-        build(tmp)
+        with torch.random.fork_rng():  # a build seeds torch; the caller's RNG stays as it was
+            build(tmp)
         (tmp / "infopo_build.json").write_text(json.dumps(params, indent=1, sort_keys=True))
         try:
             tmp.rename(final)

@@ -122,11 +122,15 @@ def run_app(name: str, argv: list[str]) -> None:
     from infopo_cli.simulators.base import FatalSimulatorError
 
     config_name, target, _ = APPS[name]
+    overrides = [a for a in argv if not a.startswith("-")]
     if not any(
         a in ("--help", "-h", "--hydra-help", "--info") or a.startswith(("--cfg", "-c"))
         for a in argv
     ):
-        precheck(config_name, [a for a in argv if not a.startswith("-")])
+        precheck(config_name, overrides)
+        if name in ("train", "sft") and "-m" not in argv and "--multirun" not in argv:
+            argv = resolve_resume(config_name, argv)
+            overrides = [a for a in argv if not a.startswith("-")]
     module, fn = target.split(":")
 
     def task_fn(cfg) -> None:
@@ -135,6 +139,8 @@ def run_app(name: str, argv: list[str]) -> None:
         _quiet_libraries()
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
+            if cfg.get("resume"):
+                cfg = resumed(cfg, overrides)
             getattr(importlib.import_module(module), fn)(cfg, run_dir)
         except ConfigError as e:
             if HydraConfig.get().mode.name == "MULTIRUN":
@@ -152,6 +158,52 @@ def run_app(name: str, argv: list[str]) -> None:
 
     sys.argv = [f"infopo {name}", *argv]
     hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(task_fn)()
+
+
+def resolve_resume(config_name: str, argv: list[str]) -> list[str]:
+    """``resume=auto`` becomes the newest matching run (or a new run); a resumed run writes into its
+    own folder (``hydra.run.dir``) unless the command names another, and Hydra writes no second
+    ``.hydra/`` config over the run's."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from infopo_cli.config import CONF_DIR
+    from infopo_cli.runtime.resume import find_auto, output_root
+
+    value = next((a.partition("=")[2] for a in reversed(argv) if a.startswith("resume=")), None)
+    if not value or value == "null":
+        return argv
+    if value == "auto":
+        plain = [a for a in argv if not a.startswith(("-", "resume="))]
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=plain, return_hydra_config=True)
+        template = OmegaConf.to_container(cfg.hydra.run, resolve=False)["dir"]
+        root = output_root(template)
+        del cfg["hydra"]
+        found = find_auto(root, cfg)
+        if found is None:
+            print(f"resume=auto: no earlier run with this config under {root}; starting a new run")
+            return [a for a in argv if not a.startswith("resume=")]
+        print(f"resume=auto: continuing {found}")
+        argv = [a for a in argv if not a.startswith("resume=")] + [f"resume={found}"]
+        value = str(found)
+    if not Path(value).is_dir():
+        fail(f"resume={value!r} is not a run directory; accepted: a run dir, or resume=auto")
+    if not any(a.startswith("hydra.run.dir=") for a in argv):
+        argv = [*argv, f"hydra.run.dir={value}", "hydra.output_subdir=null"]
+    return argv
+
+
+def resumed(cfg, overrides: list[str]):
+    """The run's own saved config with what may change on resume; the resume recorded."""
+    from infopo_cli.runtime.checkpoint import latest_checkpoint
+    from infopo_cli.runtime.resume import record, resumed_config
+
+    run_dir = Path(cfg.resume)
+    out = resumed_config(cfg, run_dir, overrides)
+    ckpt = latest_checkpoint(run_dir)
+    record(run_dir, int(ckpt.name.split("_")[-1]) if ckpt else 0, overrides)
+    return out
 
 
 def _quiet_libraries() -> None:

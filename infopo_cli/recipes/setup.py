@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from infopo_cli.config import EngineConfig, ModelConfig, TrainerConfig
 from infopo_cli.core.chat import ChatFormat
 from infopo_cli.errors import ConfigError
-from infopo_cli.runtime import lora, models
+from infopo_cli.runtime import checkpoint, lora, models
 from infopo_cli.zoo.registry import resolve_path
 
 
@@ -54,6 +54,23 @@ def _build(node: DictConfig, group: str, **extra):
         if isinstance(cause, TypeError):
             raise ConfigError(f"{group}: {cause}") from None
         raise
+
+
+def resume_point(resume: str | None, run_dir: Path) -> tuple[Path, Path | None]:
+    """The run dir and the checkpoint to continue from: ``run_dir`` and None for a new run; with
+    ``resume=<run dir>`` that run's own dir and its last complete checkpoint."""
+    if not resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir, None
+    resume_dir = Path(resume)
+    if not resume_dir.is_dir():
+        raise ConfigError(f"resume={resume!r} is not a run directory")
+    ckpt = checkpoint.latest_checkpoint(resume_dir)
+    if ckpt is None:
+        raise ConfigError(
+            f"resume={resume!r}: no complete checkpoint under {resume_dir / 'checkpoints'}"
+        )
+    return resume_dir, ckpt
 
 
 def build_task(cfg: DictConfig):

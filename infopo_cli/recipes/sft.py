@@ -18,7 +18,13 @@ from omegaconf import DictConfig, OmegaConf
 from infopo_cli.config import validate
 from infopo_cli.core.sft import chats_to_trajectories, demo_trajectories, sft_train
 from infopo_cli.errors import ConfigError
-from infopo_cli.recipes.setup import build_simulator, build_task, load_policy, seed_everything
+from infopo_cli.recipes.setup import (
+    build_simulator,
+    build_task,
+    load_policy,
+    resume_point,
+    seed_everything,
+)
 from infopo_cli.runtime import checkpoint
 from infopo_cli.runtime.logging import RunLogger
 
@@ -39,65 +45,27 @@ def sft_main(cfg: DictConfig, run_dir: Path) -> dict:
     typed = validate(cfg)
     mcfg, tcfg, lcfg = typed["model"], typed["trainer"], typed["logger"]
     scfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SFTConfig), cfg.get("sft", {})))
-    resume_dir = Path(cfg.resume) if cfg.get("resume") else None
-    if resume_dir is not None:
-        run_dir = resume_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir, ckpt = resume_point(cfg.get("resume"), run_dir)
     seed_everything(cfg.seed)
-    ckpt = checkpoint.latest_checkpoint(run_dir) if resume_dir else None
-    if resume_dir is not None and ckpt is None:
-        raise ConfigError(
-            f"resume={cfg.resume!r}: no complete checkpoint under {resume_dir / 'checkpoints'}"
-        )
     model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None)
-    if scfg.data == "demos":
-        task = build_task(cfg)
-        trajs = demo_trajectories(
-            task, build_simulator(cfg, run_dir), chat, scfg.num_dialogues, cfg.seed, mcfg.max_len
-        )
-    else:
-        path = Path(scfg.data)
-        if not path.is_file():
-            raise ConfigError(f"sft.data={scfg.data!r}: not 'demos' and not an existing JSONL file")
-        trajs = chats_to_trajectories(path, chat, mcfg.max_len)
+    trajs = dialogues(cfg, scfg, chat, mcfg.max_len, run_dir)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     order_rng = random.Random(cfg.seed)
-    start = 0
     logger = RunLogger(run_dir, OmegaConf.to_container(cfg, resolve=True), lcfg, tcfg.steps, 0)
-    if ckpt is not None:
-        meta, state = checkpoint.load_checkpoint(ckpt)
-        optimizer.load_state_dict(state["optimizer"])
-        checkpoint.set_rng_state(state["rng"])
-        order_rng.setstate(state["sampler"])
-        start = meta["step"]
-        logger.progress.update(logger.task_id, completed=start)
-        logger.print(
-            f"resumed from {ckpt}: step {start}, weights, optimizer, RNG and data order restored"
-        )
+    start = restore(ckpt, optimizer, order_rng, logger) if ckpt is not None else 0
     logger.print(f"sft on {len(trajs)} dialogues | model {model_path} | run dir {run_dir}")
     t_last = [time.time()]
 
     def on_step(step, loss, opt, rng):
-        logger.log(
-            step,
-            {
-                "sft/loss": loss,
-                "sft/lr": opt.param_groups[0]["lr"],
-                "time/step_s": time.time() - t_last[0],
-            },
-        )
+        metrics = {"sft/loss": loss, "sft/lr": opt.param_groups[0]["lr"]}
+        logger.log(step, {**metrics, "time/step_s": time.time() - t_last[0]})
         logger.print(f"step {step:>4} | loss {loss:.4f}")
         t_last[0] = time.time()
         if (tcfg.save_every and step % tcfg.save_every == 0) or step == tcfg.steps:
             state = {"optimizer": opt.state_dict(), "sampler": rng.getstate()}
+            meta = {"seed": cfg.seed, "model_path": model_path}
             checkpoint.save_checkpoint(
-                run_dir,
-                step,
-                model,
-                tok,
-                state,
-                {"seed": cfg.seed, "model_path": model_path},
-                keep=tcfg.keep_checkpoints,
+                run_dir, step, model, tok, state, meta, keep=tcfg.keep_checkpoints
             )
 
     try:
@@ -122,3 +90,30 @@ def sft_main(cfg: DictConfig, run_dir: Path) -> dict:
     final = checkpoint.latest_checkpoint(run_dir)
     logger.print(f"done: the warm-started model is {final} (use model.path={final})")
     return {"run_dir": str(run_dir), "checkpoint": str(final) if final else None}
+
+
+def dialogues(cfg: DictConfig, scfg: SFTConfig, chat, max_len: int, run_dir: Path) -> list:
+    """The training dialogues as trajectories: the task's demonstrations or a JSONL of chats."""
+    if scfg.data == "demos":
+        simulator = build_simulator(cfg, run_dir)
+        return demo_trajectories(
+            build_task(cfg), simulator, chat, scfg.num_dialogues, cfg.seed, max_len
+        )
+    path = Path(scfg.data)
+    if not path.is_file():
+        raise ConfigError(f"sft.data={scfg.data!r}: not 'demos' and not an existing JSONL file")
+    return chats_to_trajectories(path, chat, max_len)
+
+
+def restore(ckpt: Path, optimizer, order_rng: random.Random, logger: RunLogger) -> int:
+    """Optimizer, RNG and data order from ``ckpt`` (its weights are already loaded); its step."""
+    meta, state = checkpoint.load_checkpoint(ckpt)
+    optimizer.load_state_dict(state["optimizer"])
+    checkpoint.set_rng_state(state["rng"])
+    order_rng.setstate(state["sampler"])
+    start = meta["step"]
+    logger.progress.update(logger.task_id, completed=start)
+    logger.print(
+        f"resumed from {ckpt}: step {start}, weights, optimizer, RNG and data order restored"
+    )
+    return start

@@ -37,6 +37,7 @@ from infopo_cli.recipes.setup import (
     build_simulator,
     build_task,
     load_policy,
+    resume_point,
     seed_everything,
 )
 from infopo_cli.runtime import checkpoint, lora
@@ -56,6 +57,7 @@ from infopo_cli.runtime.distributed import (
 )
 from infopo_cli.runtime.logging import RunLogger, read_jsonl
 from infopo_cli.runtime.plots import plot_training
+from infopo_cli.runtime.preemption import preemptible
 from infopo_cli.runtime.sweep import sweep_group
 
 
@@ -82,7 +84,9 @@ class TrainRecipe:
         self.mcfg, self.ecfg, self.fcfg, self.icfg, self.tcfg, self.lcfg = (
             typed[k] for k in ("model", "engine", "fusion", "infogain", "trainer", "logger")
         )
-        self.run_dir, ckpt = self._run_dir(run_dir)
+        # ranks may have stamped other times: rank 0's run dir is everyone's
+        run_dir = Path(world.broadcast(str(run_dir)))
+        self.run_dir, ckpt = resume_point(cfg.get("resume"), run_dir)
         seed_everything(cfg.seed)
         self.task = build_task(cfg)
         # Each rank keeps its own simulator reply cache (no two writers on one file).
@@ -104,22 +108,6 @@ class TrainRecipe:
         self.evals: dict[str, dict] = {}
 
     # ---- setup -------------------------------------------------------------------------------
-    def _run_dir(self, run_dir: Path) -> tuple[Path, Path | None]:
-        """The run dir (the resumed run's own with ``resume=``) and the checkpoint to resume from."""
-        run_dir = Path(self.world.broadcast(str(run_dir)))  # ranks may have stamped other times
-        if not self.cfg.get("resume"):
-            run_dir.mkdir(parents=True, exist_ok=True)
-            return run_dir, None
-        resume_dir = Path(self.cfg.resume)
-        if not resume_dir.is_dir():
-            raise ConfigError(f"resume={self.cfg.resume!r} is not a run directory")
-        ckpt = checkpoint.latest_checkpoint(resume_dir)
-        if ckpt is None:
-            raise ConfigError(
-                f"resume={self.cfg.resume!r}: no complete checkpoint under {resume_dir / 'checkpoints'}"
-            )
-        return resume_dir, ckpt
-
     def _setup_policy(self, ckpt: Path | None) -> None:
         """Policy (LoRA-wrapped when asked), frozen reference, DDP/FSDP2 wrapper, trainer, engine."""
         mcfg, tcfg, world = self.mcfg, self.tcfg, self.world
@@ -181,25 +169,35 @@ class TrainRecipe:
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> dict:
-        tcfg = self.tcfg
-        try:
-            if self.start == 0:
-                self.evaluate(0, "start")
-            for step in range(self.start + 1, tcfg.steps + 1):
-                self.step(step)
-                last = step == tcfg.steps
-                if tcfg.eval_every and step % tcfg.eval_every == 0 and not last:
-                    self.evaluate(step, f"step {step}")
-                if tcfg.save_every and step % tcfg.save_every == 0 and not last:
-                    self.save(step)
-            if tcfg.steps > self.start:
-                self.save(tcfg.steps)
-            self.evaluate(tcfg.steps, "end")
-        finally:
-            self.logger.close()
-            self.simulator.close()
-            self.engine.close()
+        """Evaluate, train ``trainer.steps`` steps (evaluating and saving on schedule), save,
+        evaluate. SIGTERM / SIGUSR1 stop the run after the step in progress, saved."""
+        with preemptible() as stop:
+            try:
+                if self.start == 0:
+                    self.evaluate(0, "start")
+                for step in range(self.start + 1, self.tcfg.steps + 1):
+                    self.step(step)
+                    if step < self.tcfg.steps and self.world.max(int(stop.requested)):
+                        return self._preempted(step, stop.signal_name)  # every rank stops
+                    self._on_schedule(step)
+                if self.tcfg.steps > self.start:
+                    self.save(self.tcfg.steps)
+                self.evaluate(self.tcfg.steps, "end")
+            finally:
+                self.logger.close()
+                self.simulator.close()
+                self.engine.close()
         return self._finish()
+
+    def _on_schedule(self, step: int) -> None:
+        """The periodic evaluation and checkpoint (the last step's come after the loop)."""
+        tcfg = self.tcfg
+        if step == tcfg.steps:
+            return
+        if tcfg.eval_every and step % tcfg.eval_every == 0:
+            self.evaluate(step, f"step {step}")
+        if tcfg.save_every and step % tcfg.save_every == 0:
+            self.save(step)
 
     def step(self, step: int) -> None:
         """One InfoPO step: the six lines of the method, then the step's metrics and records."""
@@ -438,6 +436,16 @@ class TrainRecipe:
                 model_state=full,
             )
         self.world.barrier()
+
+    def _preempted(self, step: int, signal_name: str) -> dict:
+        """A scheduler asked the run to stop: the finished step is saved and the run says how to
+        continue it (exit 0, so a requeueing scheduler sees a clean stop)."""
+        self.save(step)
+        self.logger.print(
+            f"{signal_name or 'stop requested'} after step {step}: checkpoint saved; continue with "
+            f"infopo train resume={self.run_dir} (or resume=auto)"
+        )
+        return {"run_dir": str(self.run_dir), "evals": self.evals, "steps": step, "preempted": True}
 
     def _finish(self) -> dict:
         """summary.json, the training plot and the summary table (rank 0)."""

@@ -139,6 +139,10 @@ def run_app(name: str, argv: list[str]) -> None:
         _quiet_libraries()
         run_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
+            if cfg.get("resume") == "auto":  # a sweep job (requeued or not): its own run dir
+                from infopo_cli.runtime.checkpoint import latest_checkpoint
+
+                cfg.resume = str(run_dir) if latest_checkpoint(run_dir) else None
             if cfg.get("resume"):
                 cfg = resumed(cfg, overrides)
             getattr(importlib.import_module(module), fn)(cfg, run_dir)

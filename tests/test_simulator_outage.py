@@ -415,3 +415,97 @@ def test_train_accounts_every_call_where_it_happened_and_counts_truncation(tmp_p
     assert logged == len(server.requests)
     assert all(r["simulator/truncated"] == r["simulator/calls"] for r in steps)
     assert all(r["eval/simulator/truncated"] == r["eval/simulator/calls"] for r in evals)
+
+
+# ---- a real vLLM server (the CPU build where installed) ----------------------------------------
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def _served_requests(url: str) -> float:
+    """vLLM's count of finished requests, from its Prometheus endpoint (0 when unreadable)."""
+    import urllib.request
+
+    try:
+        text = urllib.request.urlopen(url + "/metrics", timeout=2).read().decode()
+    except OSError:
+        return 0.0
+    return sum(
+        float(x.rsplit(" ", 1)[1])
+        for x in text.splitlines()
+        if x.startswith("vllm:request_success_total")
+    )
+
+
+@pytest.fixture
+def vllm_server():
+    """``python -m vllm.entrypoints.openai.api_server`` (the command that works with the CPU build)
+    serving the tiny model; skipped when vLLM is missing or the server is not up within 3 minutes."""
+    import importlib.util
+    import os
+    import time
+    import urllib.request
+
+    from infopo_cli.zoo.tiny import tiny_path
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vllm is not installed")
+    port = _free_port()
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server"]
+    cmd += ["--model", str(tiny_path()), "--served-model-name", "tiny", "--port", str(port)]
+    cmd += ["--max-model-len", "1024", "--enforce-eager", "--gpu-memory-utilization", "0.1"]
+    env = {**os.environ, "VLLM_CPU_OMP_THREADS_BIND": "nobind"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(url + "/v1/models", timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    else:
+        proc.kill()
+        proc.wait()
+        pytest.skip("the vLLM server did not start within 3 minutes")
+    yield proc, url
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_real_vllm_server_wrong_port_and_death_mid_evaluation(vllm_server, tmp_path):
+    proc, url = vllm_server
+    common = ["eval.num_tasks=12", "simulator.model=tiny", "simulator.max_tokens=16"]
+    healthy = oracle_eval(url + "/v1", tmp_path / "ok", "eval.num_tasks=2", *common[1:])
+    assert healthy.returncode == 0, healthy.stderr[-2000:]
+    wrong = f"http://127.0.0.1:{_free_port()}/v1"  # the server is up, on another port
+    proc_wrong = oracle_eval(wrong, tmp_path / "wrong", *common)
+    assert proc_wrong.returncode == 1
+    (line,) = error_lines(proc_wrong)
+    assert "connection refused" in line and "check simulator.base_url" in line
+
+    served = _served_requests(url)
+
+    def kill_after_four_more() -> None:
+        while _served_requests(url) < served + 4 and proc.poll() is None:
+            pass
+        proc.kill()
+
+    killer = threading.Thread(target=kill_after_four_more, daemon=True)
+    killer.start()
+    dead = oracle_eval(url + "/v1", tmp_path / "dead", *common)
+    killer.join(timeout=60)
+    assert dead.returncode == 1, dead.stderr[-2000:]
+    agg = json.loads((tmp_path / "dead" / "eval.json").read_text())["aggregate"]
+    n = agg["n_excluded_trials"]
+    assert n > 0 and agg["n_episodes"] == 12
+    assert f"{n} of 12 {EXCLUDED}" in " ".join(dead.stdout.split())
+    (line,) = error_lines(dead)
+    assert line.startswith(f"error: simulator: {n} of 12 {EXCLUDED}")

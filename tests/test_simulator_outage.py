@@ -509,3 +509,27 @@ def test_real_vllm_server_wrong_port_and_death_mid_evaluation(vllm_server, tmp_p
     assert f"{n} of 12 {EXCLUDED}" in " ".join(dead.stdout.split())
     (line,) = error_lines(dead)
     assert line.startswith(f"error: simulator: {n} of 12 {EXCLUDED}")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("simulator.max_failure_rate=1.5", "simulator.max_failure_rate=1.5 is not valid"),
+        ("simulator.max_failed_steps=0", "simulator.max_failed_steps=0 is not valid"),
+        ("simulator.connect_grace_s=-1", "simulator.connect_grace_s=-1 is not valid"),
+        ("simulator.on_truncated=drop", "simulator.on_truncated must be one of keep, retry"),
+    ],
+)
+def test_bad_guard_values_are_one_line_config_errors(override, message):
+    from hydra import compose, initialize_config_dir
+
+    from infopo_cli.config import CONF_DIR, validate
+    from infopo_cli.errors import ConfigError
+    from infopo_cli.recipes.setup import build_simulator
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="eval", overrides=["simulator=openai", override])
+    with pytest.raises(ConfigError, match=message) as err:
+        validate(cfg)
+        build_simulator(cfg, None)
+    assert "\n" not in str(err.value)

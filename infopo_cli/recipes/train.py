@@ -415,7 +415,8 @@ class TrainRecipe:
         self.logger.log(step, {**metrics, "time/eval_s": time.time() - t0}, advance=False)
         samples = f" x {tcfg.eval_samples} samples" if tcfg.eval_samples > 1 else ""
         self.logger.print(
-            f"eval ({name}, step {step}, {self.task.split} split{samples}): {summary_line(agg)}"
+            f"eval ({name}, step {step}, {self.task.split} split, {agg['n_tasks']} tasks{samples}): "
+            f"{summary_line(agg)}"
         )
         excluded, total = agg["n_excluded_trials"], agg["n_episodes"]
         if over_budget(excluded, total, self.simulator.guard.max_failure_rate):

@@ -288,6 +288,67 @@ class EvalConfig:
         _check(self.temperature >= 0, "eval.temperature", self.temperature, "a number >= 0")
 
 
+@dataclass
+class SimulatorGuardConfig:
+    """How much simulator failure a result may absorb. These keys sit in every ``simulator`` group
+    (``simulator.max_failure_rate=...``) and are shared by all simulators."""
+
+    max_failure_rate: float = 0.1
+    """Largest share of episodes an evaluation or a training step may lose to simulator failures.
+    Above it an evaluation exits non-zero ("N of M episodes excluded (simulator failures)") and a
+    training step is skipped: the episodes that survive an outage are biased (those that never
+    needed the user), so they are not a result."""
+    max_failed_steps: int = 3
+    """Consecutive training steps over ``max_failure_rate`` (each skipped with a warning) after
+    which the run stops with a non-zero exit."""
+    max_consecutive_failures: int = 8
+    """Circuit breaker: failed requests in a row, across conversations, with one cause (connection
+    refused, timeouts, one HTTP status). The same HTTP 4xx this often stops the run; a server that
+    stops answering is no longer asked (every later call of the batch fails at once instead of
+    paying the retry schedule) and the failure budget decides. 0 turns the breaker off."""
+    connect_grace_s: float = 5.0
+    """Connection refused before any request ever succeeded stops the run once this many seconds
+    have passed since the first attempt (a wrong port, or a server that is not up)."""
+
+    def __post_init__(self):
+        _check(
+            0 <= self.max_failure_rate <= 1,
+            "simulator.max_failure_rate",
+            self.max_failure_rate,
+            "a number in [0, 1]",
+        )
+        _check(
+            isinstance(self.max_failed_steps, int) and self.max_failed_steps >= 1,
+            "simulator.max_failed_steps",
+            self.max_failed_steps,
+            "an integer >= 1",
+        )
+        _check(
+            isinstance(self.max_consecutive_failures, int) and self.max_consecutive_failures >= 0,
+            "simulator.max_consecutive_failures",
+            self.max_consecutive_failures,
+            "an integer >= 0 (0: off)",
+        )
+        _check(
+            self.connect_grace_s >= 0,
+            "simulator.connect_grace_s",
+            self.connect_grace_s,
+            "a number >= 0",
+        )
+
+
+GUARD_KEYS = tuple(f.name for f in fields(SimulatorGuardConfig))
+
+
+def simulator_guard(node) -> SimulatorGuardConfig:
+    """The guard keys of a ``simulator`` node (missing ones at their defaults), type-checked."""
+    values = {k: node[k] for k in GUARD_KEYS if node is not None and k in node}
+    for k, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ConfigError(f"simulator.{k}={v!r} is not valid; accepted: a number")
+    return SimulatorGuardConfig(**values)
+
+
 SCHEMAS = {
     "model": ModelConfig,
     "engine": EngineConfig,
@@ -351,6 +412,8 @@ def validate(cfg: DictConfig) -> dict:
                 "up its own torch.distributed state); accepted: engine=hf, or "
                 "trainer.strategy=single with engine.tensor_parallel_size=N"
             )
+    if cfg.get("simulator") is not None:
+        simulator_guard(cfg.simulator)
     for key in ("seed",):
         if key in cfg and not isinstance(cfg[key], int):
             raise ConfigError(f"{key}={cfg[key]!r} is not valid; accepted: an integer")

@@ -69,6 +69,7 @@ def test_failed_trajectories_are_excluded_and_counted(server, tmp_path, monkeypa
         "simulator.model=fake",
         "simulator.max_retries=0",
         "simulator.cache=false",
+        "simulator.max_failure_rate=1.0",  # this test is about exclusion, not the failure budget
         "trainer.steps=2",
         "trainer.prompts_per_step=4",
         "trainer.group_size=3",
@@ -94,3 +95,45 @@ def test_failed_trajectories_are_excluded_and_counted(server, tmp_path, monkeypa
             for x in (tmp_path / "rollouts" / f"step_{step:04d}.jsonl").read_text().splitlines()
         ]
         assert len(recs) == 12 - excluded[step - 1] and not any(r["failed"] for r in recs)
+
+
+def test_steps_over_the_failure_budget_are_skipped_then_the_run_stops(
+    server, tmp_path, monkeypatch
+):
+    """30% of requests fail for good: every step loses more than simulator.max_failure_rate of its
+    episodes, so no update runs on the survivors and the run stops after max_failed_steps."""
+    from infopo_cli.core.update import PolicyTrainer
+    from infopo_cli.recipes import train
+    from infopo_cli.simulators.base import FatalSimulatorError
+
+    updates = []
+    monkeypatch.setattr(PolicyTrainer, "update", lambda self, *a, **k: updates.append(1) or {})
+    overrides = [
+        "model=tiny",
+        "logger=none",
+        "simulator=openai",
+        f"simulator.base_url={server}",
+        "simulator.model=fake",
+        "simulator.max_retries=0",
+        "simulator.cache=false",
+        "simulator.max_failed_steps=2",
+        "trainer.steps=5",
+        "trainer.prompts_per_step=4",
+        "trainer.group_size=3",
+        "trainer.eval_tasks=0",
+        "engine.max_new_tokens=8",
+        "task.max_turns=3",
+    ]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    with pytest.raises(FatalSimulatorError) as err:
+        train.train_main(cfg, tmp_path)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("step 2: ")
+    assert "episodes excluded (simulator failures), above simulator.max_failure_rate=0.1" in msg
+    assert "2 steps in a row over the budget (simulator.max_failed_steps=2): stopping" in msg
+    assert updates == []
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r.get("train/skipped")] == [1, 2]
+    assert all(r["simulator/excluded"] > 0.1 * r["simulator/episodes"] for r in rows)
+    assert not any("train/success" in r for r in rows)  # a skipped step is no training result

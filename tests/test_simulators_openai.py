@@ -164,7 +164,13 @@ def test_request_reply_usage_and_key_header(server, monkeypatch):
     sim = make(server, temperature=0.0, max_tokens=7)
     assert sim.reply_batch([q("abc"), q("héllo")]) == ["re:cba ✓\n", "re:olléh ✓\n"]
     (body,) = [r for r in server.requests if r["messages"][-1]["content"] == "abc"]
-    assert (body["model"], body["temperature"], body["max_tokens"]) == ("user-model", 0.0, 7)
+    assert (body["model"], body["temperature"], body["max_completion_tokens"]) == (
+        "user-model",
+        0.0,
+        7,
+    )
+    assert "max_tokens" not in body  # the deprecated name is sent only to servers that want it
+    assert isinstance(body["seed"], int)
     assert body["messages"] == [
         {"role": "system", "content": "You are Ann."},
         {"role": "user", "content": "abc"},

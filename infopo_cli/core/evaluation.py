@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from infopo_cli.core.rollout import rollout
+from infopo_cli.simulators.base import excluded_line
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -92,14 +93,22 @@ def run_eval(
 
 def aggregate(results: list[dict], k: int) -> dict:
     """Success rate (Wilson 95% interval over trials), mean reward and pass^k (normal 95% intervals;
-    pass^k's over tasks). Tasks with fewer than k scored trials are left out and counted."""
+    pass^k's over tasks). Tasks with fewer than k scored trials are left out and counted.
+
+    Episodes excluded for simulator failures are not a random sample (an outage keeps the ones
+    that never needed the user), so ``success_with_failures`` counts them as failures: the gap
+    between the two rates is how much the exclusions could move the result. With no scored
+    episode the intervals are null, never a measured-looking [0, 0]."""
     scored = [r for r in results if len(r["successes"]) >= k]
     flat_s = [s for r in scored for s in r["successes"]]
     flat_r = [x for r in scored for x in r["rewards"]]
     per_task = [_task_pass_hat_k(r["successes"], k) for r in scored]
     succ = mean([float(s) for s in flat_s])
     mean_r = mean(flat_r)
-    return {
+    all_s = [s for r in results for s in r["successes"]]
+    excluded = sum(r["excluded"] for r in results)
+    n_episodes = len(all_s) + excluded
+    out = {
         "success": succ,
         "success_ci95": wilson_ci95(sum(flat_s), len(flat_s)),
         "mean_reward": mean_r,
@@ -112,9 +121,38 @@ def aggregate(results: list[dict], k: int) -> dict:
         "n_tasks": len(scored),
         "n_trials": len(flat_s),
         "n_unscored_tasks": len(results) - len(scored),
-        "n_excluded_trials": sum(r["excluded"] for r in results),
+        "n_excluded_trials": excluded,
+        "n_episodes": n_episodes,
+        "success_with_failures": sum(all_s) / n_episodes if n_episodes else 0.0,
         "mean_turns": mean([float(t) for r in scored for t in r["turns"]]),
     }
+    if not flat_s:
+        out.update(success_ci95=None, mean_reward_ci95=None, pass_hat_k_ci95=None)
+    return out
+
+
+def summary_line(agg: dict) -> str:
+    """The one-line result every evaluation prints: success over scored episodes with its interval
+    and with failed episodes counted as failures, and the excluded count; "no scored episodes"
+    (never an interval) when nothing was scored."""
+    excluded = (
+        f" | {excluded_line(agg['n_excluded_trials'], agg['n_episodes'])}"
+        if agg["n_excluded_trials"]
+        else ""
+    )
+    if not agg["n_trials"]:
+        return f"no scored episodes{excluded}"
+    lo, hi = agg["success_ci95"]
+    with_failures = (
+        f" | {agg['success_with_failures']:.3f} with failures counted"
+        if agg["n_excluded_trials"]
+        else ""
+    )
+    return (
+        f"success {agg['success']:.3f} (95% CI {lo:.3f}-{hi:.3f}){with_failures} | "
+        f"mean reward {agg['mean_reward']:.3f} | pass^{agg['k']} {agg['pass_hat_k']:.3f} | "
+        f"{agg['n_tasks']} tasks{excluded}"
+    )
 
 
 def wilson_ci95(successes: int, n: int) -> list[float]:

@@ -6,6 +6,12 @@
   confidence interval) and one entry per task: ``id``, ``rewards`` (one per trial), ``successes``
   (one bool per trial), ``success`` (true when every trial succeeded: the task's pass^k with n = k),
   ``mean_reward``, ``turns`` and ``excluded`` (trials dropped because the simulator failed).
+  The aggregate also has ``n_excluded_trials``, ``n_episodes`` and ``success_with_failures``
+  (excluded episodes counted as failures); its intervals are null when nothing was scored.
+
+When more than ``simulator.max_failure_rate`` of the episodes were excluded, both files are still
+written, the summary says "N of M episodes excluded (simulator failures)", and the command exits
+non-zero.
 - ``conversations.jsonl``: one line per conversation (task id, trial, reward, success, turns).
 
 Policies: ``model`` (the configured model, or a training run's checkpoint with ``run=``), ``oracle``
@@ -25,8 +31,9 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from infopo_cli.core.evaluation import mean, run_eval
+from infopo_cli.core.evaluation import mean, run_eval, summary_line
 from infopo_cli.errors import ConfigError
+from infopo_cli.simulators.base import FatalSimulatorError, budget_message, over_budget
 
 POLICIES = ("model", "oracle", "prompt", "prompt_ask")
 ASK_INSTRUCTION = (
@@ -158,23 +165,37 @@ def evaluate_main(cfg: DictConfig, run_dir: Path) -> dict:
         "simulator": sim_stats,
         "tasks": [{k: v for k, v in r.items() if k != "conversations"} for r in results],
     }
+    write_outputs(run_dir, out, results)
+    console.print(
+        results_table(results, f"{task.name} / {task.split}: {policy_kind} ({model_path})")
+    )
+    truncated = sim_stats.get("truncated", 0)
+    console.print(
+        f"{summary_line(agg)} | {agg['wall_s']:.1f}s"
+        + (f" | {truncated} simulator replies cut at max_tokens" if truncated else "")
+        + f"\nwrote {run_dir / 'eval.json'} and {run_dir / 'conversations.jsonl'}"
+    )
+    check_budget(simulator, agg)
+    return out
+
+
+def write_outputs(run_dir: Path, out: dict, results: list[dict]) -> None:
+    """eval.json and conversations.jsonl, written before any budget verdict so a failed
+    evaluation can still be inspected."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "eval.json").write_text(json.dumps(out, indent=1))
     with (run_dir / "conversations.jsonl").open("w") as f:
         for r in results:
             for conv in r["conversations"]:
                 f.write(json.dumps({"id": r["id"], **conv}) + "\n")
-    console.print(
-        results_table(results, f"{task.name} / {task.split}: {policy_kind} ({model_path})")
-    )
-    lo, hi = agg["success_ci95"]
-    console.print(
-        f"success {agg['success']:.3f} (95% CI {lo:.3f}-{hi:.3f}) | "
-        f"mean reward {agg['mean_reward']:.3f} | pass^{agg['k']} {agg['pass_hat_k']:.3f} | "
-        f"{agg['n_tasks']} tasks | {agg['wall_s']:.1f}s\n"
-        f"wrote {run_dir / 'eval.json'} and {run_dir / 'conversations.jsonl'}"
-    )
-    return out
+
+
+def check_budget(simulator, agg: dict) -> None:
+    """A non-zero exit (one line) when simulator failures took more episodes than
+    ``simulator.max_failure_rate`` allows: the survivors are no result."""
+    excluded, total = agg["n_excluded_trials"], agg["n_episodes"]
+    if over_budget(excluded, total, simulator.guard.max_failure_rate):
+        raise FatalSimulatorError(budget_message(simulator, excluded, total))
 
 
 def results_table(results: list[dict], title: str, limit: int = 20) -> Table:

@@ -78,7 +78,14 @@ def build_task(cfg: DictConfig):
 
 
 def build_simulator(cfg: DictConfig, run_dir: Path | None):
-    return _build(cfg.simulator, "simulator", run_dir=str(run_dir) if run_dir else None)
+    """The configured simulator, given the run dir (its reply cache) and the run's seed (the
+    per-query seeds of a server-backed user derive from it unless ``simulator.seed`` is set)."""
+    return _build(
+        cfg.simulator,
+        "simulator",
+        run_dir=str(run_dir) if run_dir else None,
+        run_seed=int(cfg.get("seed", 0) or 0),
+    )
 
 
 def load_policy(

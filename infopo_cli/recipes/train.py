@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from infopo_cli.config import validate
 from infopo_cli.core.advantages import decayed_beta, fuse_advantages_with_stats
-from infopo_cli.core.evaluation import aggregate, run_eval
+from infopo_cli.core.evaluation import aggregate, run_eval, summary_line
 from infopo_cli.core.rollout import rollout
 from infopo_cli.core.scoring import score
 from infopo_cli.core.trajectory import Batch
@@ -59,6 +59,7 @@ from infopo_cli.runtime.logging import RunLogger, read_jsonl
 from infopo_cli.runtime.plots import plot_training
 from infopo_cli.runtime.preemption import preemptible
 from infopo_cli.runtime.sweep import sweep_group
+from infopo_cli.simulators.base import FatalSimulatorError, budget_message, over_budget
 
 
 def train_main(cfg: DictConfig, run_dir: Path) -> dict:
@@ -106,6 +107,7 @@ class TrainRecipe:
         n_eval = self.tcfg.eval_tasks
         self.eval_instances = self.task.instances(self.task.split)[:n_eval] if n_eval else []
         self.evals: dict[str, dict] = {}
+        self.failed_steps = 0  # consecutive steps over simulator.max_failure_rate
 
     # ---- setup -------------------------------------------------------------------------------
     def _setup_policy(self, ckpt: Path | None) -> None:
@@ -207,6 +209,8 @@ class TrainRecipe:
         )
         kept, groups, metrics = self.roll_out(step, instances)
         t_rollout = metrics.pop("time/rollout_s")
+        if not self._within_budget(step, kept, metrics, t_step):
+            return
         if not self._has_work(step, kept, metrics, t_step):
             return
         tensors = kept.tensors(pad_id=self.tok.pad_token_id)
@@ -240,9 +244,38 @@ class TrainRecipe:
         metrics = {
             **self.simulator.pop_stats(),
             "simulator/excluded": len(batch) - len(kept),
+            "simulator/episodes": len(batch),
             "time/rollout_s": t_rollout,
         }
         return kept, groups, metrics
+
+    def _within_budget(self, step: int, kept: Batch, metrics: dict, t_step: float) -> bool:
+        """False (the step is skipped, with a warning) when simulator failures took more of the
+        step's episodes than ``simulator.max_failure_rate``: the survivors of an outage are the
+        episodes that never needed the user, and updating on them teaches the wrong thing.
+        ``simulator.max_failed_steps`` such steps in a row stop the run."""
+        guard = self.simulator.guard
+        excluded = int(self.world.sum(metrics["simulator/excluded"]))
+        total = int(self.world.sum(metrics["simulator/episodes"]))
+        if not over_budget(excluded, total, guard.max_failure_rate):
+            self.failed_steps = 0
+            return True
+        self.failed_steps += 1
+        message = budget_message(self.simulator, excluded, total, f"step {step}: ")
+        metrics.update({"train/skipped": 1.0, "time/step_s": time.time() - t_step})
+        if self.world.size > 1:
+            metrics = reduce_metrics([(m, 0) for m in self.world.gather(metrics)])
+        self.logger.log(step, metrics)
+        if self.failed_steps >= guard.max_failed_steps:
+            raise FatalSimulatorError(
+                f"{message}; {self.failed_steps} steps in a row over the budget "
+                f"(simulator.max_failed_steps={guard.max_failed_steps}): stopping"
+            )
+        self.logger.print(
+            f"warning: {message}: skipping the update "
+            f"({self.failed_steps} of simulator.max_failed_steps={guard.max_failed_steps})"
+        )
+        return False
 
     def _play(self, step: int, instances: list) -> tuple[Batch, list]:
         """``single``: one rollout over all prompts under the run's RNG, grouped by task id.
@@ -374,12 +407,29 @@ class TrainRecipe:
         self.evals[name] = agg
         keys = ("success", "mean_reward", "pass_hat_k", "mean_turns", "n_tasks", "n_trials")
         metrics = {f"eval/{k}": agg[k] for k in keys}
+        metrics["eval/excluded"] = agg["n_excluded_trials"]
+        metrics["eval/success_with_failures"] = agg["success_with_failures"]
+        metrics.update(self._eval_simulator_stats())
         self.logger.log(step, {**metrics, "time/eval_s": time.time() - t0}, advance=False)
         samples = f" x {tcfg.eval_samples} samples" if tcfg.eval_samples > 1 else ""
         self.logger.print(
             f"eval ({name}, step {step}, {self.task.split} split, {agg['n_tasks']} tasks{samples}): "
-            f"success {agg['success']:.3f} | mean reward {agg['mean_reward']:.3f}"
+            f"{summary_line(agg)}"
         )
+        excluded, total = agg["n_excluded_trials"], agg["n_episodes"]
+        if over_budget(excluded, total, self.simulator.guard.max_failure_rate):
+            raise FatalSimulatorError(
+                budget_message(self.simulator, excluded, total, f"evaluation ({name}): ")
+            )
+
+    def _eval_simulator_stats(self) -> dict:
+        """The simulator calls of this evaluation, summed over ranks, under ``eval/simulator/``:
+        they belong to the evaluation, not to the training step logged next."""
+        stats = self.simulator.pop_stats()
+        if self.world.size > 1:
+            parts = self.world.gather(stats)
+            stats = {k: sum(p.get(k, 0) for p in parts) for k in stats}
+        return {f"eval/{k}": v for k, v in stats.items()}
 
     def _log_step(self, step, metrics, kept, tensors, t_step, extra, adv=None) -> None:
         """The step's metrics over the global batch (rank 0 logs them) and its rollout records."""

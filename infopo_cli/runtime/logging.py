@@ -132,8 +132,16 @@ class RunLogger:
             table.add_row("steps", str(last["step"]))
             table.add_row("train time", f"{total:.0f}s")
         for name, ev in evals.items():
-            table.add_row(f"eval/success ({name})", f"{ev['success']:.3f}")
-            table.add_row(f"eval/mean_reward ({name})", f"{ev['mean_reward']:.3f}")
+            if not ev.get("n_trials", 1):
+                table.add_row(f"eval/success ({name})", "no scored episodes")
+            else:
+                table.add_row(f"eval/success ({name})", f"{ev['success']:.3f}")
+                table.add_row(f"eval/mean_reward ({name})", f"{ev['mean_reward']:.3f}")
+            if ev.get("n_excluded_trials"):
+                table.add_row(
+                    f"eval/excluded ({name})",
+                    f"{ev['n_excluded_trials']} of {ev['n_episodes']} (simulator failures)",
+                )
         self.print(table)
 
     def close(self) -> None:

@@ -11,6 +11,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from infopo_cli.config import GUARD_KEYS, simulator_guard
+from infopo_cli.errors import ConfigError
+
 
 @dataclass
 class UserQuery:
@@ -36,15 +39,26 @@ class FatalSimulatorError(RuntimeError):
 
 
 class Simulator(ABC):
-    """Answers a batch of queries. A failed reply is a ``SimulatorError`` in its slot, not a raise."""
+    """Answers a batch of queries. A failed reply is a ``SimulatorError`` in its slot, not a raise.
+
+    ``guard`` holds the keys every simulator group shares (``simulator.max_failure_rate`` and the
+    circuit breaker's, config.SimulatorGuardConfig); ``last_error`` is the latest failure, quoted
+    when a failure budget stops a run.
+    """
 
     name = "simulator"
 
-    def __init__(self) -> None:
+    def __init__(self, **guard) -> None:
+        unknown = sorted(set(guard) - set(GUARD_KEYS))
+        if unknown:
+            raise ConfigError(f"simulator.{unknown[0]} is not a known key for {self.name}")
+        self.guard = simulator_guard(guard)
+        self.last_error: str | None = None
         self.stats = {
             "calls": 0,
             "errors": 0,
             "retries": 0,
+            "truncated": 0,
             "tokens_in": 0,
             "tokens_out": 0,
             "latency_s": 0.0,
@@ -62,3 +76,22 @@ class Simulator(ABC):
 
     def close(self) -> None:
         """Release resources (flush caches, close sessions)."""
+
+
+def excluded_line(excluded: int, total: int) -> str:
+    """The one phrase every summary uses for episodes lost to the simulator."""
+    return f"{excluded} of {total} episodes excluded (simulator failures)"
+
+
+def over_budget(excluded: int, total: int, max_failure_rate: float) -> bool:
+    """True when more than ``max_failure_rate`` of the episodes were lost to simulator failures."""
+    return total > 0 and excluded / total > max_failure_rate
+
+
+def budget_message(simulator: Simulator, excluded: int, total: int, what: str = "") -> str:
+    """One line for a result over the failure budget: counts, the key to change, the last cause."""
+    rate = simulator.guard.max_failure_rate
+    cause = f"; last failure: {simulator.last_error}" if simulator.last_error else ""
+    return (
+        f"{what}{excluded_line(excluded, total)}, above simulator.max_failure_rate={rate:g}{cause}"
+    )

@@ -55,45 +55,62 @@ class ReplyCache:
 
     Every ``put`` commits at once, so an interrupted run keeps what it already paid for. The
     request JSON is stored beside the reply so the file can be inspected with any SQLite client.
+    A file that does not exist yet is created by the first ``put``, not before: a run stopped
+    before any reply (wrong port, bad key) leaves no empty cache behind.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False)
-        with self._lock:
+        self._db: sqlite3.Connection | None = None
+        if self.path == ":memory:" or Path(self.path).is_file():
+            self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        """The connection, made (with the file, its folder and the table) on first need."""
+        if self._db is None:
             if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=60.0, check_same_thread=False)
+            if self.path != ":memory:":
+                db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
                 "CREATE TABLE IF NOT EXISTS replies ("
                 "key TEXT PRIMARY KEY, reply TEXT NOT NULL, model TEXT NOT NULL, "
                 "request TEXT NOT NULL, created REAL NOT NULL)"
             )
-            self._db.commit()
+            db.commit()
+            self._db = db
+        return self._db
 
     def get(self, key: str) -> str | None:
         with self._lock:
+            if self._db is None:
+                return None
             row = self._db.execute("SELECT reply FROM replies WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
     def put(self, key: str, reply: str, *, model: str, request: str) -> None:
         with self._lock:
-            self._db.execute(
+            db = self._open()
+            db.execute(
                 "INSERT OR REPLACE INTO replies (key, reply, model, request, created) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (key, reply, model, request, time.time()),
             )
-            self._db.commit()
+            db.commit()
 
     def __len__(self) -> int:
         with self._lock:
+            if self._db is None:
+                return 0
             return self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 def check_number(field: str, value: Any, *, minimum: float, strict: bool = False) -> None:
@@ -165,8 +182,9 @@ class CachedSimulator(Simulator):
         replay_only: bool,
         temperature: float,
         run_dir: str | None,
+        **guard,
     ) -> None:
-        super().__init__()
+        super().__init__(**guard)
         if not isinstance(replay_only, bool):
             raise ConfigError(f"simulator.replay_only must be true or false, got {replay_only!r}")
         self.model_id = model_id

@@ -46,6 +46,7 @@ class HFSimulator(CachedSimulator):
         cache_path: str | None = None,
         replay_only: bool = False,
         run_dir: str | None = None,
+        **guard,
     ) -> None:
         if not isinstance(model_path, str | Path) or not str(model_path).strip():
             raise ConfigError(
@@ -68,6 +69,7 @@ class HFSimulator(CachedSimulator):
             replay_only=replay_only,
             temperature=float(temperature),
             run_dir=run_dir,
+            **guard,
         )
         self.temperature = float(temperature)
         self.max_tokens = int(max_tokens)
@@ -160,6 +162,7 @@ class HFSimulator(CachedSimulator):
         stop = set(self.stop_ids)
         for row in new.tolist():
             n = next((k for k, t in enumerate(row) if t in stop), len(row))
+            self.stats["truncated"] += n == len(row)  # no end-of-turn: cut at max_tokens
             n_out += min(n + 1, len(row))
             replies.append(self.tokenizer.decode(row[:n], skip_special_tokens=True).strip())
         self.stats["calls"] += len(prompts)

@@ -136,14 +136,14 @@ def check_update_memory(shape: dict, device: str) -> dict:
     return out
 
 
-def changed_fraction(model, dtype: torch.dtype, autocast: bool, device: str, steps: int = 10):
+def changed_fraction(model, dtype: torch.dtype, autocast: bool, device: str, seq: int, steps=10):
     """(all weights, norm weights): fraction of elements moved by ``steps`` AdamW steps at 1e-5."""
     model = model.to(dtype).train()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.0)
     g = torch.Generator().manual_seed(2)
     for _ in range(steps):
-        ids = torch.randint(0, model.config.vocab_size, (4, 256), generator=g).to(device)
+        ids = torch.randint(0, model.config.vocab_size, (4, seq), generator=g).to(device)
         lp, _ = forward_logprobs(model, ids, torch.ones_like(ids), autocast=autocast)
         (-lp[:, 1:].mean()).backward()
         opt.step()
@@ -156,8 +156,9 @@ def changed_fraction(model, dtype: torch.dtype, autocast: bool, device: str, ste
 
 
 def check_bf16_full_ft(shape: dict, device: str) -> dict:
-    master = changed_fraction(build(shape, torch.float32, device), torch.float32, True, device)
-    pure = changed_fraction(build(shape, torch.float32, device), torch.bfloat16, False, device)
+    seq = min(shape["seq"], 256)
+    master = changed_fraction(build(shape, torch.float32, device), torch.float32, True, device, seq)
+    pure = changed_fraction(build(shape, torch.float32, device), torch.bfloat16, False, device, seq)
     return {
         "check": "bf16_full_ft",
         "steps": 10,

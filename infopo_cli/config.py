@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -53,7 +54,10 @@ class ModelConfig:
     path: str | None = None
     """A hub id or local Hugging Face folder; overrides ``name`` when set."""
     dtype: str = "float32"
-    """Parameter dtype: float32 | bfloat16 | float16. See ``trainer.autocast`` for mixed precision."""
+    """Parameter dtype: float32 | bfloat16 | float16. Training the full model needs float32 (the
+    master weights; ``trainer.autocast=bf16`` computes in bf16): in bf16 an AdamW step of lr 1e-5
+    is below half a unit in the last place of most weights and rounds away. With LoRA the frozen
+    base may be bf16 (the adapters are float32)."""
     max_len: int = 1024
     """Longest conversation in tokens; an episode that would exceed it stops (marked truncated)."""
     gradient_checkpointing: bool = False
@@ -62,6 +66,9 @@ class ModelConfig:
     """auto (cuda when available, else cpu) | cpu | cuda | cuda:N. Under torchrun: cuda:LOCAL_RANK."""
     lora: LoraConfig = field(default_factory=LoraConfig)
     """LoRA adapters through PEFT (``lora.r`` > 0): only the adapters train."""
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra arguments of the tokenizer's chat template, e.g. ``{enable_thinking: false}`` for
+    Qwen3's non-thinking prompt (its default thinks first, and 48 new tokens end mid-thought)."""
 
     def __post_init__(self):
         _check(
@@ -414,10 +421,22 @@ def validate(cfg: DictConfig) -> dict:
             )
     if cfg.get("simulator") is not None:
         simulator_guard(cfg.simulator)
+    _check_master_weights(out.get("model"), trainer)
     for key in ("seed",):
         if key in cfg and not isinstance(cfg[key], int):
             raise ConfigError(f"{key}={cfg[key]!r} is not valid; accepted: an integer")
     return out
+
+
+def _check_master_weights(model: ModelConfig | None, trainer: TrainerConfig | None) -> None:
+    """Full fine-tuning (train, sft) of half-precision parameters: refused, because it silently
+    does not learn (AdamW keeps bf16 weights; most lr-1e-5 updates round to zero)."""
+    if model and trainer and model.lora.r == 0 and model.dtype != "float32":
+        raise ConfigError(
+            f"model.dtype={model.dtype} with full fine-tuning (model.lora.r=0) does not learn (its "
+            "updates round away in half precision); accepted: model.dtype=float32 (fp32 master "
+            "weights, with trainer.autocast=bf16 for bf16 compute), or model.lora.r>0"
+        )
 
 
 def field_docs(schema) -> dict[str, str]:

@@ -108,3 +108,31 @@ def test_top_p_keeps_the_smallest_top_set_reaching_the_mass():
     assert torch.equal(_top_p(probs, 0.81), torch.tensor([[0.3, 0.5, 0.0, 0.15]]))
     # at least one token
     assert torch.equal(_top_p(probs, 0.1), torch.tensor([[0.0, 0.5, 0.0, 0.0]]))
+
+
+def test_a_prefill_computes_logits_for_one_position_per_row(tiny_lm):
+    """The output head sees one hidden state per row in the prefill and in every decode step."""
+    seen = []
+    hook = tiny_lm.lm_head.register_forward_hook(lambda m, a, o: seen.append(tuple(o.shape)))
+    try:
+        engine = HFEngine(tiny_lm, TOK, [STOP])
+        engine.generate(_prompts(random.Random(0), 5), max_new_tokens=3, temperature=0.0)
+    finally:
+        hook.remove()
+    assert seen[0] == (5, 1, 64)  # the prefill of 5 rows of up to 12 tokens
+    assert all(s[1] == 1 for s in seen)
+
+
+def test_the_store_is_empty_after_release_memory(tiny_lm):
+    engine = HFEngine(tiny_lm, TOK, [STOP])
+    prompts = _prompts(random.Random(1), 4)
+    gens = engine.generate(prompts, max_new_tokens=3, temperature=0.0)
+    assert len(engine._store) == 4
+    engine.release_memory()
+    assert engine._store == {}
+    # the next turn runs from scratch and samples what a fresh engine does
+    nxt = _next_turn(random.Random(2), prompts, gens)
+    before = engine.stats["reused_tokens"]
+    again = engine.generate(nxt, max_new_tokens=3, temperature=0.0)
+    assert engine.stats["reused_tokens"] == before
+    _same(again, HFEngine(tiny_lm, TOK, [STOP]).generate(nxt, max_new_tokens=3, temperature=0.0))

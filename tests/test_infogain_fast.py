@@ -290,3 +290,24 @@ def test_bf16_autocast_close_to_float32(model):
             old16 = token_logprobs(model, t["input_ids"], t["attention_mask"]).float()
     got = information_gain_fast(model, trajs, SHORT_PH, old16, autocast=True)
     assert max_diff(got, ref) < 0.05
+
+
+def test_unpacked_fallback_keeps_the_token_budget(monkeypatch):
+    """Models the packed pass does not cover are scored by plain passes, each of at most
+    ``token_budget`` tokens (rows x width; a row over budget alone), with the same log-probs."""
+    import infopo_cli.core.infogain_fast as fast
+
+    model = tiny_llama("eager")
+    trajs = batch_of(seed=9)
+    expected = old_logprobs(model, trajs)
+    monkeypatch.setattr(fast, "supports_packing", lambda m: False)
+    shapes = []
+    hook = model.model.register_forward_hook(
+        lambda m, a, kw, o: shapes.append(tuple(kw["input_ids"].shape)), with_kwargs=True
+    )
+    try:
+        old, _ = logprobs_and_information_gain(model, trajs, SHORT_PH, token_budget=120)
+    finally:
+        hook.remove()
+    assert len(shapes) > 2 and all(r * w <= 120 or r == 1 for r, w in shapes)
+    assert (old - expected).abs().max().item() < 1e-5

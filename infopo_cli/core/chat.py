@@ -9,29 +9,51 @@ it, up to the next generation prompt) is cut out and tokenized as fixed glue. A 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 _A, _F = "\u27e6ACTION\u27e7", "\u27e6FEEDBACK\u27e7"
 
+# Tokens that also end a reply, per model family (``config.model_type``): Qwen2.5 and Qwen3 may end
+# with <|endoftext|> instead of <|im_end|>, and would otherwise run on to max_new_tokens.
+FAMILY_STOP_TOKENS = {"qwen2": ("<|endoftext|>",), "qwen3": ("<|endoftext|>",)}
+
+
+def family_stop_tokens(model_type: str | None) -> tuple[str, ...]:
+    return FAMILY_STOP_TOKENS.get(model_type or "", ())
+
+
+def _token_id(tokenizer, token: str) -> int | None:
+    """The id of ``token`` when the vocabulary has it (``convert_tokens_to_ids`` would give the
+    unknown token's id for a missing one, and some tokenizers name a real token as unknown)."""
+    return tokenizer.get_vocab().get(token)
+
 
 class ChatFormat:
-    def __init__(self, tokenizer):
+    """``stop_tokens``: extra tokens that end a reply (``family_stop_tokens``); they come after the
+    end-of-message tokens in ``stop_ids``, whose first id closes a scripted action.
+    ``template_kwargs``: extra arguments of every ``apply_chat_template`` call (Qwen3:
+    ``{"enable_thinking": False}`` renders the non-thinking prompt)."""
+
+    def __init__(self, tokenizer, stop_tokens: Sequence[str] = (), template_kwargs=None):
         self.tok = tokenizer
+        self.template_kwargs = dict(template_kwargs or {})
         eos = tokenizer.eos_token_id
         stops = {eos} if eos is not None else set()
         for t in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
-            tid = tokenizer.convert_tokens_to_ids(t)
-            if (
-                isinstance(tid, int)
-                and tid != tokenizer.unk_token_id
-                and tid is not None
-                and tid >= 0
-            ):
+            tid = _token_id(tokenizer, t)
+            if tid is not None:
                 stops.add(tid)
         self.stop_ids = sorted(stops)
+        for t in stop_tokens:
+            tid = _token_id(tokenizer, t)
+            if tid is not None and tid not in self.stop_ids:
+                self.stop_ids.append(tid)
 
     def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
-        ids = self.tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        ids = self.tok.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, **self.template_kwargs
+        )
         if isinstance(ids, dict) or hasattr(ids, "keys"):
             ids = ids["input_ids"]
         return list(ids)
@@ -52,7 +74,9 @@ class ChatFormat:
             {"role": "assistant", "content": _A},
             {"role": role, "content": _F},
         ]
-        text = self.tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+        text = self.tok.apply_chat_template(
+            msgs, add_generation_prompt=True, tokenize=False, **self.template_kwargs
+        )
         a_end = text.index(_A) + len(_A)
         f_start = text.index(_F)
         before, after = text[a_end:f_start], text[f_start + len(_F) :]

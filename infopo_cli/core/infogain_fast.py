@@ -32,13 +32,16 @@ from dataclasses import dataclass
 import torch
 
 from infopo_cli.core.infogain import fit_placeholder, information_gain
-from infopo_cli.core.logprobs import gather_logprobs, token_logprobs
+from infopo_cli.core.logprobs import (
+    HEAD_CHUNK_ROWS,
+    HEAD_POSTPROCESSING,
+    gather_logprobs,
+    head_logprobs,
+    token_logprobs,
+)
 from infopo_cli.core.trajectory import Batch, Trajectory, token_batches
 
 MASKABLE_ATTENTION = ("eager", "sdpa")
-# Config fields of architectures whose logits are not just lm_head(hidden).
-HEAD_POSTPROCESSING = ("final_logit_softcapping", "logit_scale", "logits_scaling")
-HEAD_CHUNK_ROWS = 2048  # hidden states per output-head call: bounds the [rows, vocab] logits
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,11 @@ def segment_mask(
 
 
 def _head_logprobs(model, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log pi(target | hidden) for [M, H] hidden states, in chunks of the output head."""
+    """log pi(target | hidden) for [M, H] hidden states, in chunks of the output head (the update's
+    own chunked head when it is a plain linear map, so both passes share one numeric path)."""
     head = model.get_output_embeddings()
+    if isinstance(head, torch.nn.Linear):
+        return head_logprobs(head, hidden, targets)[0]
     out = [
         gather_logprobs(head(hidden[i : i + HEAD_CHUNK_ROWS]), targets[i : i + HEAD_CHUNK_ROWS])
         for i in range(0, hidden.shape[0], HEAD_CHUNK_ROWS)
@@ -339,13 +345,19 @@ def _reference_logprobs_and_ig(
     token_budget: int,
     autocast: bool,
 ) -> tuple[torch.Tensor, list[list[float]]]:
-    """The unpacked route for models the packed pass does not cover: plain full passes."""
+    """The unpacked route for models the packed pass does not cover: plain full passes, at most
+    ``token_budget`` (rows x width) tokens per forward call."""
     t = Batch(list(trajectories)).tensors()
     device = next(model.parameters()).device
+    lengths = t["attention_mask"].sum(-1).tolist()
+    old = torch.zeros(t["input_ids"].shape, dtype=torch.float32)
     with torch.no_grad(), _autocast(model, autocast):
-        lp = token_logprobs(model, t["input_ids"].to(device), t["attention_mask"].to(device))
-    keep = torch.zeros(lp.shape, dtype=torch.bool)
+        for rows in token_batches(lengths, token_budget):
+            width = int(max(lengths[r] for r in rows))
+            ids, attn = (t[k][rows, :width].to(device) for k in ("input_ids", "attention_mask"))
+            old[rows, :width] = token_logprobs(model, ids, attn).float().cpu()
+    keep = torch.zeros(old.shape, dtype=torch.bool)
     for n, cols in enumerate(positions):
         keep[n, cols] = True
-    old = lp.float().cpu() * keep
+    old = old * keep
     return old, information_gain(model, trajectories, placeholder_ids, token_budget=token_budget)

@@ -10,9 +10,15 @@ dropped as soon as any weight changes (parameter version counters), so no stale 
 
 Sampled-token log-probs are those of the tempered distribution (before top-p), as the trainer
 recomputes them.
+
+Memory: the prefill asks the model for the last position's logits only (``logits_to_keep=1``): a
+64-row batch of 2k-token prompts would otherwise make [64, 2k, 152k] logits (40 GB in bf16) to use
+one column of. ``release_memory()`` drops the stored caches before the trainer's scoring and update.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 
@@ -39,6 +45,13 @@ class HFEngine(Engine):
         self._store: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self._weights_version: tuple | None = None
         self.stats = {"prompt_tokens": 0, "reused_tokens": 0}
+        self._last_only = _accepts_logits_to_keep(model)
+
+    def release_memory(self) -> None:
+        """Drop every stored key/value cache (they would be dropped at the next weight change anyway,
+        and the trainer's passes need the memory now)."""
+        self._store = {}
+        self._weights_version = None
 
     @torch.no_grad()
     def generate(self, prompts, *, max_new_tokens, temperature, top_p=1.0):
@@ -72,7 +85,9 @@ class HFEngine(Engine):
         return 0, None
 
     def _forward(self, ids, attn, pos, cache):
+        """Logits [B, V] (float32) of the last position of every row, and the grown cache."""
         device = ids.device
+        extra = {"logits_to_keep": 1} if self._last_only else {}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast):
             out = self.model(
                 input_ids=ids,
@@ -80,6 +95,7 @@ class HFEngine(Engine):
                 position_ids=pos,
                 past_key_values=cache,
                 use_cache=True,
+                **extra,
             )
         return out.logits[:, -1].float(), out.past_key_values
 
@@ -139,7 +155,7 @@ class HFEngine(Engine):
             toks.append(nxt)
             lps.append(logp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1))
             done = was_done | torch.isin(nxt, stop)
-            if bool(done.all()) or t == max_new_tokens - 1:
+            if t == max_new_tokens - 1 or _all_done(done, t):
                 break
             # feed the sampled tokens; rows that had already finished feed a masked pad
             attn = torch.cat([attn, (~was_done).long().unsqueeze(-1)], dim=-1)
@@ -168,6 +184,24 @@ class HFEngine(Engine):
                     for layer in cache.layers
                 ]
         return out
+
+
+def _accepts_logits_to_keep(model) -> bool:
+    """Whether the causal LM's forward takes ``logits_to_keep`` (transformers >= 4.50 models)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "logits_to_keep" in inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _all_done(done: torch.Tensor, t: int) -> bool:
+    """Whether every row has stopped. On an accelerator the check (a host sync) runs every 8th
+    token only: a few steps of masked pads at the end cost less than a stall per token. On CPU
+    there is no stall to save, and checking every token keeps the random stream as it was."""
+    if done.device.type != "cpu" and t % 8 != 7:
+        return False
+    return bool(done.all())
 
 
 def _top_p(probs: torch.Tensor, top_p: float) -> torch.Tensor:

@@ -12,7 +12,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from infopo_cli.config import EngineConfig, ModelConfig, TrainerConfig
-from infopo_cli.core.chat import ChatFormat
+from infopo_cli.core.chat import ChatFormat, family_stop_tokens
 from infopo_cli.errors import ConfigError
 from infopo_cli.runtime import checkpoint, lora, models
 from infopo_cli.zoo.registry import resolve_path
@@ -111,7 +111,12 @@ def load_policy(
     model = models.load_model(path, mcfg.dtype, device, mcfg.gradient_checkpointing)
     if adapter:
         model = lora.load_adapter(model, adapter, trainable=trainable)
-    return model, tok, ChatFormat(tok), path
+    chat = ChatFormat(
+        tok,
+        stop_tokens=family_stop_tokens(getattr(model.config, "model_type", None)),
+        template_kwargs=mcfg.chat_template_kwargs,
+    )
+    return model, tok, chat, path
 
 
 def build_engine(

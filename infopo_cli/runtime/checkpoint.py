@@ -6,6 +6,12 @@ checkpoint written by any number of ranks resumes on any other. Only rank 0 writ
 
 Each checkpoint is written into a hidden temp folder and renamed into place, so a run killed while
 saving never leaves a half-written ``step_N`` that resume would load.
+
+``trainer.pt`` is loaded onto the CPU (``map_location``): a file written on cuda:0 then resumes on a
+CPU, or on any rank, whose optimizer moves the state onto its own parameters' device; without it
+every DDP rank would put its copy of the optimizer state on cuda:0. The CUDA generator of the
+current device is saved with the others when CUDA is in use, so a resumed GPU run samples what the
+uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -23,17 +29,25 @@ PREFIX = "step_"
 
 
 def rng_state() -> dict:
-    return {
+    """Python, numpy and torch CPU generators, and the current CUDA device's when CUDA is up."""
+    state = {
         "python": random.getstate(),
         "numpy": np.random.get_state(),
         "torch": torch.get_rng_state(),
     }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()  # a CPU ByteTensor
+    return state
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore what ``rng_state`` saved; a CUDA state is skipped where there is no CUDA (a GPU
+    checkpoint resumed on a CPU), and a CPU checkpoint leaves the CUDA generator as seeded."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"].cpu())
 
 
 def save_checkpoint(
@@ -86,8 +100,8 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return ckpts[-1] if ckpts else None
 
 
-def load_checkpoint(path: Path) -> tuple[dict, dict]:
-    """(state.json, trainer.pt) of a checkpoint folder."""
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> tuple[dict, dict]:
+    """(state.json, trainer.pt) of a checkpoint folder, its tensors on ``map_location``."""
     meta = json.loads((Path(path) / "state.json").read_text())
-    state = torch.load(Path(path) / "trainer.pt", weights_only=False)
+    state = torch.load(Path(path) / "trainer.pt", map_location=map_location, weights_only=False)
     return meta, state

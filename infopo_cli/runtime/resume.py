@@ -20,8 +20,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from infopo_cli.errors import ConfigError
 
-RESUMABLE = ("trainer.steps", "logger", "resume")
-"""Keys (and everything under them) a resume may change; ``resume`` itself names the run."""
+RESUMABLE = ("trainer.steps", "logger", "model.device", "resume")
+"""Keys (and everything under them) a resume may change: extending the run, its logging, and the
+device it continues on (a checkpoint loads onto any device); ``resume`` itself names the run."""
+
+
+RESUMABLE_SHOWN = "trainer.steps, logger.*, model.device"
 
 
 def may_change(key: str) -> bool:
@@ -54,7 +58,7 @@ def resumed_config(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Dict
             )
             raise ConfigError(
                 f"resume: {key} would change from the run's {shown!r}; a resumed run keeps its own "
-                f"config (may change on resume: {', '.join(RESUMABLE[:-1])}.*)"
+                f"config (may change on resume: {RESUMABLE_SHOWN})"
             )
     out = saved.copy()
     for key in RESUMABLE:

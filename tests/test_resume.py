@@ -105,6 +105,9 @@ def test_resumed_config_keeps_the_run_and_takes_the_allowed_keys(tmp_path):
     out = resumed_config(now, tmp_path, ["trainer.steps=9", "logger=none"])
     assert out.trainer.steps == 9 and out.model.name == "tiny" and out.trainer.lr == 1e-3
     assert out.resume == str(tmp_path)
+    default_logger = composed(["trainer.steps=9"])  # logger=wandb by default
+    kept = resumed_config(default_logger, tmp_path, ["trainer.steps=9"])
+    assert kept.logger.name == "none" and kept.trainer.steps == 9  # not given: the run's own
     same = composed([*ARGS, "trainer.steps=9"])
     assert resumed_config(same, tmp_path, ["model=tiny", "seed=7"]).seed == 7  # unchanged: fine
     with pytest.raises(ConfigError, match=r"resume: trainer.lr would change from the run's 0.001"):

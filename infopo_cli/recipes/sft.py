@@ -46,6 +46,7 @@ def sft_main(cfg: DictConfig, run_dir: Path) -> dict:
     mcfg, tcfg, lcfg = typed["model"], typed["trainer"], typed["logger"]
     scfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SFTConfig), cfg.get("sft", {})))
     run_dir, ckpt = resume_point(cfg.get("resume"), run_dir)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))  # what resume reads
     seed_everything(cfg.seed)
     model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None)
     trajs = dialogues(cfg, scfg, chat, mcfg.max_len, run_dir)

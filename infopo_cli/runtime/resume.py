@@ -61,9 +61,10 @@ def resumed_config(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Dict
                 f"config (may change on resume: {RESUMABLE_SHOWN})"
             )
     out = saved.copy()
-    for key in RESUMABLE:
-        value = OmegaConf.select(cfg, key)
-        OmegaConf.update(out, key, _plain(value), merge=False, force_add=True)
+    given = override_keys(overrides)
+    for key in RESUMABLE[:-1]:  # only what this command sets: the rest stays the run's
+        if any(k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in given):
+            OmegaConf.update(out, key, _plain(OmegaConf.select(cfg, key)), merge=False)
     out.resume = str(run_dir)
     return out
 

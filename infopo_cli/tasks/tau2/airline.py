@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 
-from infopo_cli.tasks.tau2.store import Database
+from infopo_cli.tasks.tau.store import Database
 from infopo_cli.tasks.tau2.toolkit import (
     ToolError,
     Toolkit,

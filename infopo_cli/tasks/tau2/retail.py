@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from infopo_cli.tasks.tau2.store import Database
+from infopo_cli.tasks.tau.store import Database
 from infopo_cli.tasks.tau2.toolkit import ToolError, Toolkit, calculate, s_arr, s_str, tool
 
 ORDER_ID = s_str("The order id, such as '#W0000000' (note the leading '#').")

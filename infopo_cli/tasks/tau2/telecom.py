@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from infopo_cli.tasks.tau2.store import Database
+from infopo_cli.tasks.tau.store import Database
 from infopo_cli.tasks.tau2.toolkit import ToolError, Toolkit, optional, s_int, s_num, s_str, tool
 
 TODAY = dt.date(2025, 2, 25)

@@ -8,4 +8,5 @@ search results, whether a booking takes seats. The common parts live here; a var
 differs as a subclass override:
 
 * ``store``: copy-on-write tables over a shared database, with rollback and comparison.
+* ``tools``: what a tool is (``ToolSpec``), ``ToolError``, and how a call becomes text.
 """

@@ -14,17 +14,9 @@ import copy
 import datetime as dt
 
 from infopo_cli.tasks.tau.store import Database
-from infopo_cli.tasks.tau2.toolkit import (
-    ToolError,
-    Toolkit,
-    calculate,
-    s_arr,
-    s_int,
-    s_num,
-    s_obj,
-    s_str,
-    tool,
-)
+from infopo_cli.tasks.tau.tools import ToolError
+from infopo_cli.tasks.tau2.schema import s_arr, s_int, s_num, s_obj, s_str
+from infopo_cli.tasks.tau2.toolkit import Toolkit, calculate, tool
 
 NOW = "2024-05-15T15:00:00"
 NEW_RESERVATION_IDS = ("HATHAT", "HATHAU", "HATHAV")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 
 from infopo_cli.tasks.tau.store import Database
-from infopo_cli.tasks.tau2.toolkit import ToolError, Toolkit, calculate, s_arr, s_str, tool
+from infopo_cli.tasks.tau.tools import ToolError
+from infopo_cli.tasks.tau2.schema import s_arr, s_str
+from infopo_cli.tasks.tau2.toolkit import Toolkit, calculate, tool
 
 ORDER_ID = s_str("The order id, such as '#W0000000' (note the leading '#').")
 USER_ID = s_str("The user id, such as 'sara_doe_496'.")

@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from infopo_cli.tasks.tau.tools import ToolError
 from infopo_cli.tasks.tau2.data import reward_basis
-from infopo_cli.tasks.tau2.toolkit import ToolError
 from infopo_cli.tasks.tau2.world import World
 
 

@@ -16,7 +16,9 @@ import hashlib
 from typing import Any
 
 from infopo_cli.tasks.tau.store import Database
-from infopo_cli.tasks.tau2.toolkit import ToolError, Toolkit, optional, s_int, s_num, s_str, tool
+from infopo_cli.tasks.tau.tools import ToolError
+from infopo_cli.tasks.tau2.schema import optional, s_int, s_num, s_str
+from infopo_cli.tasks.tau2.toolkit import Toolkit, tool
 
 TODAY = dt.date(2025, 2, 25)
 TABLE_KEYS = {

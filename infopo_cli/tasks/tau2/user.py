@@ -22,8 +22,8 @@ import json
 import re
 import textwrap
 
+from infopo_cli.tasks.tau.tools import ToolSpec
 from infopo_cli.tasks.tau2.protocol import STOP, format_tool_call
-from infopo_cli.tasks.tau2.toolkit import ToolSpec
 
 TOOL_RESULT = "TOOL_RESULT (only you see this):"
 SCENARIO_FIELDS = (

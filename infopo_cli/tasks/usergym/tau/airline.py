@@ -13,8 +13,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from infopo_cli.tasks.tau.tools import ToolError
 from infopo_cli.tasks.usergym.tau.db import TauDB
-from infopo_cli.tasks.usergym.tau.tools import COMMON_TOOLS, Param, Tool, ToolError, dumps
+from infopo_cli.tasks.usergym.tau.tools import COMMON_TOOLS, Param, Tool, dumps
 
 NEW_RESERVATION_IDS = ("HATHAT", "HATHAU", "HATHAV")
 NEW_CERTIFICATE_IDS = ("certificate_3221322", "certificate_3221323", "certificate_3221324")

@@ -184,11 +184,9 @@ class TauEnv(GymEnv):
     def tool_listing(self) -> str:
         """JSON schemas, one per line; with the compact prompt, one short signature per line."""
         if self.instance.hidden.get("prompt") == "compact":
-            lines = [
-                f"{t.name}({', '.join(t.params)}): {t.description}" for t in self.tools.values()
-            ]
+            lines = [f"{t.call_form()}: {t.description}" for t in self.tools.values()]
             return "Tools:\n" + "\n".join(lines)
-        listing = "\n".join(json.dumps(t.schema()) for t in self.tools.values())
+        listing = "\n".join(json.dumps(t.function_schema()) for t in self.tools.values())
         return f"Available tools (one JSON schema per line):\n{listing}"
 
     def on_reply(self, purpose: str, reply: str) -> StepResult:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from infopo_cli.tasks.tau.tools import ToolError
 from infopo_cli.tasks.usergym.tau.db import TauDB
-from infopo_cli.tasks.usergym.tau.tools import COMMON_TOOLS, Param, Tool, ToolError, dumps
+from infopo_cli.tasks.usergym.tau.tools import COMMON_TOOLS, Param, Tool, dumps
 
 CANCEL_REASONS = ("no longer needed", "ordered by mistake")
 

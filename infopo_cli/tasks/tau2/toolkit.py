@@ -3,18 +3,25 @@
 A tool is a method declared with ``@tool(kind, description, arg=schema, ...)``. ``Toolkit.call``
 checks the arguments strictly (``schema.py``), runs the method and returns the result as text
 (``ToolSpec``, ``ToolError`` and ``outcome`` come from the shared core).
+
+``calculate`` is tau2-bench's calculator: no ``**``, and its own error wording.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import operator
 from collections.abc import Callable
 from typing import Any
 
+from infopo_cli.tasks.tau.arithmetic import Calculator
 from infopo_cli.tasks.tau.tools import JSON, KINDS, ToolError, ToolSpec, outcome
 from infopo_cli.tasks.tau2.schema import check_fields
+
+calculate = Calculator(
+    refused="invalid characters in expression; use numbers, + - * / ( ) and spaces",
+    unparsable="invalid expression: {reason}",
+    unsupported="invalid expression",
+)
 
 
 def tool(kind: str, description: str, **params: JSON) -> Callable:
@@ -65,40 +72,3 @@ class Toolkit:
         if name.startswith("_") or not callable(fn):
             raise ToolError(f"{type(self).__name__} has no function '{name}'")
         return fn(**arguments)
-
-
-# -- arithmetic without eval ------------------------------------------------------------------------
-
-_BINARY = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
-_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
-
-
-def calculate(expression: str) -> str:
-    """Evaluate ``+ - * /`` and parentheses over numbers; result rounded to 2 decimals."""
-    if not all(c in "0123456789+-*/(). " for c in expression):
-        raise ToolError("invalid characters in expression; use numbers, + - * / ( ) and spaces")
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError as e:
-        raise ToolError(f"invalid expression: {e.msg}") from None
-
-    def ev(node: ast.AST) -> float:
-        if isinstance(node, ast.Expression):
-            return ev(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return node.value
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            left, right = ev(node.left), ev(node.right)
-            if isinstance(node.op, ast.Div) and right == 0:
-                raise ToolError("division by zero")
-            return _BINARY[type(node.op)](left, right)
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-            return _UNARY[type(node.op)](ev(node.operand))
-        raise ToolError("invalid expression")
-
-    return str(round(float(ev(tree)), 2))

@@ -13,14 +13,13 @@ A tool is a ``Tool``: the shared ``ToolSpec`` (``tasks/tau/tools.py``) bound to 
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from infopo_cli.tasks.tau.arithmetic import Calculator
 from infopo_cli.tasks.tau.tools import ToolError, ToolSpec, outcome
 from infopo_cli.tasks.usergym.tau.db import TauDB
 
@@ -113,43 +112,17 @@ def dumps(value: Any) -> str:
 
 
 # ----- tools both domains share ------------------------------------------------------------
-_OPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
-
-
-def _arith(node: ast.AST) -> float:
-    if isinstance(node, ast.Expression):
-        return _arith(node.body)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        v = _arith(node.operand)
-        return -v if isinstance(node.op, ast.USub) else v
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_arith(node.left), _arith(node.right))
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-        base, exp = _arith(node.left), _arith(node.right)
-        if abs(exp) > 64:
-            raise ToolError("exponent too large")
-        return base**exp
-    raise ToolError("unsupported expression")
+calculator = Calculator(
+    refused="invalid characters in expression",
+    unparsable="the expression cannot be parsed",
+    unsupported="unsupported expression",
+    refuse_blank=True,
+    max_exponent=64,
+)
 
 
 def calculate(db: TauDB, expression: str) -> str:
-    if not expression.strip() or any(ch not in "0123456789+-*/(). " for ch in expression):
-        raise ToolError("invalid characters in expression")
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
-        value = _arith(tree)
-    except SyntaxError:
-        raise ToolError("the expression cannot be parsed") from None
-    except ZeroDivisionError:
-        raise ToolError("division by zero") from None
-    return str(round(float(value), 2))
+    return calculator(expression)
 
 
 def think(db: TauDB, thought: str) -> str:

@@ -119,7 +119,6 @@ class PhoneTools(Toolkit):
     """The customer's tools on their phone (telecom), over a private copy of the phone state."""
 
     def __init__(self, state: dict):
-        super().__init__()
         self.state = copy.deepcopy(state)
 
     @property

@@ -49,7 +49,6 @@ class RetailTools(Toolkit):
     """Agent tools of the retail domain."""
 
     def __init__(self, db: Database):
-        super().__init__()
         self.db = db
         self.products, self.users, self.orders = db["products"], db["users"], db["orders"]
 

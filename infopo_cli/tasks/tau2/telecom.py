@@ -51,7 +51,6 @@ class TelecomTools(Toolkit):
     """Agent tools of the telecom domain (plus the scenario set-up and assertion functions)."""
 
     def __init__(self, db: Database):
-        super().__init__()
         self.db = db
         self.plans, self.customers = db["plans"], db["customers"]
         self.lines, self.bills, self.devices = db["lines"], db["bills"], db["devices"]

@@ -1,14 +1,16 @@
 """tau2's tools as methods of a ``Toolkit``: declaration, dispatch, errors as results.
 
-A tool is a method declared with ``@tool(kind, description, arg=schema, ...)``. ``Toolkit.call``
-checks the arguments strictly (``schema.py``), runs the method and returns the result as text
-(``ToolSpec``, ``ToolError`` and ``outcome`` come from the shared core).
+A tool is a method declared with ``@tool(kind, description, arg=schema, ...)``, or a shared domain
+rule declared in a subclass (``book_reservation = tool(...)(Airline.book_reservation)``).
+``Toolkit.call`` checks the arguments strictly (``schema.py``), runs the method and returns the
+result as text (``ToolSpec``, ``ToolError`` and ``outcome`` come from the shared core).
 
 ``calculate`` is tau2-bench's calculator: no ``**``, and its own error wording.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -25,26 +27,31 @@ calculate = Calculator(
 
 
 def tool(kind: str, description: str, **params: JSON) -> Callable:
-    """Declare a method as a tool of ``kind`` (read, write or generic) with argument schemas."""
+    """Declare a function as a tool of ``kind`` (read, write or generic) with argument schemas.
+
+    The function is wrapped, not marked, so one shared implementation can be declared by several
+    toolkits."""
     if kind not in KINDS:
         raise ValueError(f"tool kind must be read, write or generic, got {kind!r}")
 
-    def mark(fn: Callable) -> Callable:
-        fn.tool_spec = ToolSpec(fn.__name__, kind, " ".join(description.split()), params)
-        return fn
+    def declare(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def declared(*args: Any, **kwargs: Any) -> Any:
+            return fn(*args, **kwargs)
 
-    return mark
+        declared.tool_spec = ToolSpec(fn.__name__, kind, " ".join(description.split()), params)
+        return declared
+
+    return declare
 
 
 class Toolkit:
     """A set of tools over some state. Subclasses declare tools with ``@tool``."""
 
-    def __init__(self) -> None:
-        self.specs = self.tool_specs()
-
     @classmethod
+    @functools.cache
     def tool_specs(cls) -> dict[str, ToolSpec]:
-        """The declared tools, in definition order."""
+        """The declared tools, in definition order (computed once per class; do not change)."""
         specs: dict[str, ToolSpec] = {}
         for klass in reversed(cls.__mro__):
             for attr in vars(klass).values():
@@ -52,6 +59,10 @@ class Toolkit:
                 if spec is not None:
                     specs[spec.name] = spec
         return specs
+
+    @property
+    def specs(self) -> dict[str, ToolSpec]:
+        return self.tool_specs()
 
     def call(self, name: str, arguments: Any) -> tuple[str, bool]:
         """Run tool ``name``; returns (result text, ok). Failures come back as ``Error: ...``."""

@@ -6,9 +6,8 @@ of them (``tasks/tau/store.py``). Two views hold the same data exactly when ever
 them changed serialises to the same canonical JSON (sorted keys; ``250`` and ``250.0`` differ, as
 they do under tau-bench's hash of the data), where tau2 compares records with ``==``.
 
-Tools read with :meth:`TauDB.get` / :meth:`TauDB.items` (never mutate what they return) and write
-through :meth:`TauDB.edit` / :meth:`TauDB.put`; ``atomic`` undoes a tool call's edits when it
-raises, so a failed call leaves no partial change.
+Tools go through the tables (``db["orders"]``); ``get`` / ``items`` / ``edit`` / ``put`` address
+a record by table name, for tools written as plain functions of the database.
 """
 
 from __future__ import annotations
@@ -60,9 +59,6 @@ class TauDB(Database):
     def get(self, table: str, key: str) -> Any | None:
         """The record (read-only) or None."""
         return self._table(table).get(key)
-
-    def has(self, table: str, key: str) -> bool:
-        return self.get(table, key) is not None
 
     def items(self, table: str) -> ItemsView[str, Any]:
         """All (id, record) pairs, base order first, then records added in this episode."""

@@ -1,7 +1,8 @@
 """How a TauGym tool is declared, checked and run (tau-bench v1's rules).
 
 A tool is a ``Tool``: the shared ``ToolSpec`` (``tasks/tau/tools.py``) bound to a plain function
-``fn(db, **arguments)``. ``Tool.call`` follows tau-bench v1, not tau2-bench:
+``fn(db, **arguments)``; ``rule_tool`` binds a method of a domain's rules instead
+(``TauBenchAirline``). ``Tool.call`` follows tau-bench v1, not tau2-bench:
 
 * arguments are checked flat: all are required, none may be unknown, each must have its JSON type
   (an array's elements too), but objects inside are not looked into and enums are documentation;
@@ -105,6 +106,19 @@ class Tool(ToolSpec):
         kwargs = copy.deepcopy(arguments)
         with db.atomic():
             return self.fn(db, **kwargs)
+
+
+def rule_tool(
+    rules: type,
+    name: str,
+    description: str,
+    params: dict[str, Param] | None = None,
+    writes: bool = False,
+) -> Tool:
+    """The tool that runs method ``name`` of the domain rules ``rules`` (a class over the
+    database, such as ``TauBenchRetail``) on the episode's database."""
+    method = getattr(rules, name)
+    return Tool(name, description, lambda db, **kw: method(rules(db), **kw), params, writes=writes)
 
 
 def dumps(value: Any) -> str:

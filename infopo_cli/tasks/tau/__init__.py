@@ -11,5 +11,5 @@ settings (``Calculator``):
 * ``store``: copy-on-write tables over a shared database, with rollback and comparison.
 * ``tools``: what a tool is (``ToolSpec``), ``ToolError``, and how a call becomes text.
 * ``arithmetic``: the ``calculate`` tool.
-* ``airline``: the airline rules (bookings, payments, refunds, changes).
+* ``airline``, ``retail``: the domain rules (bookings, payments, refunds, orders).
 """

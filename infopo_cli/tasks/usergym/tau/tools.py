@@ -2,7 +2,7 @@
 
 A tool is a ``Tool``: the shared ``ToolSpec`` (``tasks/tau/tools.py``) bound to a plain function
 ``fn(db, **arguments)``; ``rule_tool`` binds a method of a domain's rules instead
-(``TauBenchAirline``). ``Tool.call`` follows tau-bench v1, not tau2-bench:
+(``TauBenchAirline``, ``TauBenchRetail``). ``Tool.call`` follows tau-bench v1, not tau2-bench:
 
 * arguments are checked flat: all are required, none may be unknown, each must have its JSON type
   (an array's elements too), but objects inside are not looked into and enums are documentation;
@@ -15,7 +15,6 @@ A tool is a ``Tool``: the shared ``ToolSpec`` (``tasks/tau/tools.py``) bound to 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -119,10 +118,6 @@ def rule_tool(
     database, such as ``TauBenchRetail``) on the episode's database."""
     method = getattr(rules, name)
     return Tool(name, description, lambda db, **kw: method(rules(db), **kw), params, writes=writes)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value)
 
 
 # ----- tools both domains share ------------------------------------------------------------

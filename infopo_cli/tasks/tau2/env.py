@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from infopo_cli.simulators.base import UserQuery
 from infopo_cli.tasks.base import Environment, StepResult, TaskInstance
+from infopo_cli.tasks.tau.conversation import STOP
 from infopo_cli.tasks.tau2.protocol import (
-    STOP,
     USER_END_MARKERS,
     format_tool_call,
     has_marker,

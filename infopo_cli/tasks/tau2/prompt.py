@@ -9,8 +9,8 @@ that render tools themselves.
 
 from __future__ import annotations
 
+from infopo_cli.tasks.tau.conversation import STOP
 from infopo_cli.tasks.tau.tools import ToolSpec
-from infopo_cli.tasks.tau2.protocol import STOP
 
 COMPACT_POLICY_CHARS = 400
 CUT_MARK = "[... policy shortened ...]"

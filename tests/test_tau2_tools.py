@@ -11,13 +11,14 @@ import json
 
 import pytest
 
+from infopo_cli.tasks.tau.store import Database, Table
+from infopo_cli.tasks.tau.tools import ToolError
 from infopo_cli.tasks.tau2.airline import AirlineTools
 from infopo_cli.tasks.tau2.data import DomainData
 from infopo_cli.tasks.tau2.phone import phone_state
 from infopo_cli.tasks.tau2.retail import RetailTools
-from infopo_cli.tasks.tau2.store import Database, Table
 from infopo_cli.tasks.tau2.telecom import tables_from_toml
-from infopo_cli.tasks.tau2.toolkit import ToolError, calculate
+from infopo_cli.tasks.tau2.toolkit import calculate
 from infopo_cli.tasks.tau2.world import World
 
 SEATS = {"basic_economy": 5, "economy": 3, "business": 2}

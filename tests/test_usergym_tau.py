@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from infopo_cli.tasks.tau.tools import ToolError
 from infopo_cli.tasks.usergym import UserGymTask
 from infopo_cli.tasks.usergym.protocol import format_call
 from infopo_cli.tasks.usergym.tau.db import TauDB, canonical, load_tables
 from infopo_cli.tasks.usergym.tau.env import DOMAINS, gold_state, parse_tool_request
-from infopo_cli.tasks.usergym.tau.tools import Param, Tool, ToolError
+from infopo_cli.tasks.usergym.tau.tools import Param, Tool
 from infopo_cli.tasks.usergym.tau.user import ScriptedCustomer, first_person
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "usergym"

@@ -18,13 +18,15 @@ final reward, ``success()`` whether it is 1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from infopo_cli.simulators.base import UserQuery
 from infopo_cli.tasks.base import Environment, StepResult, TaskInstance
+from infopo_cli.tasks.tau.conversation import STOP
+from infopo_cli.tasks.tau2.data import DomainData
 from infopo_cli.tasks.tau2.protocol import (
-    STOP,
     USER_END_MARKERS,
     format_tool_call,
     has_marker,
@@ -32,24 +34,31 @@ from infopo_cli.tasks.tau2.protocol import (
 )
 from infopo_cli.tasks.tau2.scoring import score
 from infopo_cli.tasks.tau2.user import TOOL_RESULT, scripted_reply, user_instructions
-from infopo_cli.tasks.tau2.world import set_up
-
-if TYPE_CHECKING:
-    from infopo_cli.tasks.tau2.task import Tau2Task
+from infopo_cli.tasks.tau2.world import World, set_up
 
 PROPER_ENDS = ("agent_stop", "user_stop", "transfer")
 TRANSFER_TOOL = "transfer_to_human_agents"
 
 
 class Tau2Env(Environment):
-    def __init__(self, instance: TaskInstance, max_turns: int, task: Tau2Task):
+    """One conversation on ``instance`` of ``data``; ``gold`` gives the task's gold end state
+    (built once per task and shared, so it is asked for only when the episode is scored)."""
+
+    def __init__(
+        self,
+        instance: TaskInstance,
+        max_turns: int,
+        data: DomainData,
+        gold: Callable[[], World],
+        max_user_tool_calls: int,
+    ):
         super().__init__(instance, max_turns)
         self.domain = instance.hidden["domain"]
         self.task_id = instance.hidden["task_id"]
-        self.data = task.domain_data(self.domain)
+        self.data = data
         self.row = self.data.tasks[self.task_id]
-        self._gold = partial(task.gold, self.domain, self.task_id)
-        self.max_user_tool_calls = task.max_user_tool_calls
+        self._gold = gold
+        self.max_user_tool_calls = max_user_tool_calls
         self.world = set_up(self.data, self.row)
         phone = self.world.phone
         self.phone_specs = phone.specs if phone is not None else None

@@ -18,7 +18,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from infopo_cli.tasks.tau2.toolkit import ToolError, Toolkit, s_obj, s_str, tool
+from infopo_cli.tasks.tau.tools import ToolError
+from infopo_cli.tasks.tau2.schema import s_obj, s_str
+from infopo_cli.tasks.tau2.toolkit import Toolkit, tool
 
 MODES = ["4g_5g_preferred", "4g_only", "3g_only", "2g_only"]
 MODE_TECH = {"4g_only": "4G", "3g_only": "3G", "2g_only": "2G"}
@@ -117,7 +119,6 @@ class PhoneTools(Toolkit):
     """The customer's tools on their phone (telecom), over a private copy of the phone state."""
 
     def __init__(self, state: dict):
-        super().__init__()
         self.state = copy.deepcopy(state)
 
     @property

@@ -9,8 +9,8 @@ that render tools themselves.
 
 from __future__ import annotations
 
-from infopo_cli.tasks.tau2.protocol import STOP
-from infopo_cli.tasks.tau2.toolkit import ToolSpec
+from infopo_cli.tasks.tau.conversation import STOP
+from infopo_cli.tasks.tau.tools import ToolSpec
 
 COMPACT_POLICY_CHARS = 400
 CUT_MARK = "[... policy shortened ...]"
@@ -45,5 +45,5 @@ def system_prompt(
             f"Tools:\n{listing}"
         )
     limit = COMPACT_POLICY_CHARS if policy_max_chars is None else policy_max_chars
-    listing = "; ".join(f"{s.name}({', '.join(s.params)})" for s in tools.values())
+    listing = "; ".join(s.call_form() for s in tools.values())
     return f"{RULES_COMPACT}\n<policy>\n{cut_policy(policy, limit)}\n</policy>\nTools: {listing}"

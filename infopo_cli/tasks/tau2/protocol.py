@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from infopo_cli.tasks.tau.conversation import STOP
+
 TOOL_PREFIX = "TOOL:"
-STOP = "###STOP###"
 TRANSFER = "###TRANSFER###"
 OUT_OF_SCOPE = "###OUT-OF-SCOPE###"
 USER_END_MARKERS = (STOP, TRANSFER, OUT_OF_SCOPE)

@@ -20,14 +20,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from infopo_cli.tasks.tau.conversation import mentioned
+from infopo_cli.tasks.tau.tools import ToolError
 from infopo_cli.tasks.tau2.data import reward_basis
-from infopo_cli.tasks.tau2.toolkit import ToolError
 from infopo_cli.tasks.tau2.world import World
 
 
 def communicated(infos: Sequence[str], agent_messages: Sequence[str]) -> bool:
-    texts = [m.lower().replace(",", "") for m in agent_messages]
-    return all(any(info.lower().replace(",", "") in t for t in texts) for info in infos)
+    return all(mentioned(info, agent_messages, ignore_output_commas=True) for info in infos)
 
 
 def action_matches(gold: dict, name: str, arguments: dict) -> bool:

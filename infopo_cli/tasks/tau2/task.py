@@ -8,6 +8,7 @@ a turn, ``scoring.py`` for the reward, ``user.py`` for the simulated customer.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from infopo_cli.errors import ConfigError
@@ -142,7 +143,10 @@ class Tau2Task(Task):
         return self._gold[key]
 
     def make_env(self, instance: TaskInstance) -> Tau2Env:
-        return Tau2Env(instance, self.max_turns, self)
+        domain, task_id = instance.hidden["domain"], instance.hidden["task_id"]
+        gold = partial(self.gold, domain, task_id)
+        data = self.domain_data(domain)
+        return Tau2Env(instance, self.max_turns, data, gold, self.max_user_tool_calls)
 
     def oracle_action(self, env: Tau2Env) -> str:
         """Replay the gold actions one per turn, then state the required information."""

@@ -15,8 +15,10 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from infopo_cli.tasks.tau2.store import Database
-from infopo_cli.tasks.tau2.toolkit import ToolError, Toolkit, optional, s_int, s_num, s_str, tool
+from infopo_cli.tasks.tau.store import Database
+from infopo_cli.tasks.tau.tools import ToolError
+from infopo_cli.tasks.tau2.schema import optional, s_int, s_num, s_str
+from infopo_cli.tasks.tau2.toolkit import Toolkit, tool
 
 TODAY = dt.date(2025, 2, 25)
 TABLE_KEYS = {
@@ -49,7 +51,6 @@ class TelecomTools(Toolkit):
     """Agent tools of the telecom domain (plus the scenario set-up and assertion functions)."""
 
     def __init__(self, db: Database):
-        super().__init__()
         self.db = db
         self.plans, self.customers = db["plans"], db["customers"]
         self.lines, self.bills, self.devices = db["lines"], db["bills"], db["devices"]

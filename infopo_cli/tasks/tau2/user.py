@@ -22,8 +22,9 @@ import json
 import re
 import textwrap
 
-from infopo_cli.tasks.tau2.protocol import STOP, format_tool_call
-from infopo_cli.tasks.tau2.toolkit import ToolSpec
+from infopo_cli.tasks.tau.conversation import CONFIRM_PHRASES, STOP, swap_pronouns
+from infopo_cli.tasks.tau.tools import ToolSpec
+from infopo_cli.tasks.tau2.protocol import format_tool_call
 
 TOOL_RESULT = "TOOL_RESULT (only you see this):"
 SCENARIO_FIELDS = (
@@ -80,25 +81,11 @@ _SUBJECT_AFTER = {
     "and", "but", "because", "if", "that", "when", "so", "then", "as", "or", "since", "until",
     "while", "unless", "though", "although", "also", "now",
 }  # fmt: skip
-_SWAPS = (
-    (r"\byou are\b", "I am"),
-    (r"\byou were\b", "I was"),
-    (r"\byou're\b", "I'm"),
-    (r"\byou've\b", "I've"),
-    (r"\byou'd\b", "I'd"),
-    (r"\byou'll\b", "I'll"),
-    (r"\byourself\b", "myself"),
-    (r"\byours\b", "mine"),
-    (r"\byour\b", "my"),
-)
 IDENTITY_WORDS = (
     "user id", "name", "zip", "email", "phone number", "identify", "identity", "verify",
     "authenticate", "account", "date of birth", "customer id",
 )  # fmt: skip
-CONFIRM_WORDS = (
-    "confirm", "proceed", "yes or no", "(yes/no)", "shall i", "should i", "go ahead",
-    "would you like me to", "do you want me to",
-)  # fmt: skip
+CONFIRM_WORDS = (*CONFIRM_PHRASES, "yes or no", "(yes/no)")  # found anywhere, even in a word
 PHONE_PHRASES = (
     ("status bar", "check_status_bar"),
     ("speed test", "run_speed_test"),
@@ -112,9 +99,7 @@ PHONE_PHRASES = (
 
 def to_first_person(text: str) -> str:
     """Second-person scenario text as the customer would say it ("You are X" -> "I am X")."""
-    out = " ".join(text.split())
-    for pattern, repl in _SWAPS:
-        out = re.sub(pattern, lambda m, r=repl: _keep_case(m.group(0), r), out, flags=re.IGNORECASE)
+    out = swap_pronouns(" ".join(text.split()), keep_case=True)
     return re.sub(r"\byou\b", _subject_or_object, out, flags=re.IGNORECASE)
 
 
@@ -125,10 +110,6 @@ def _subject_or_object(m: re.Match) -> str:
     if not before or before[-1] in ".!?;:," or (previous and previous[0].lower() in _SUBJECT_AFTER):
         return "I"
     return "me"
-
-
-def _keep_case(found: str, repl: str) -> str:
-    return repl[0].upper() + repl[1:] if found[:1].isupper() or repl.startswith("I") else repl
 
 
 def find_phone_call(text: str, phone: dict[str, ToolSpec]) -> tuple[str, dict] | None:

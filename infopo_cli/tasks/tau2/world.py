@@ -12,13 +12,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
+from infopo_cli.tasks.tau.store import Database
+from infopo_cli.tasks.tau.tools import ToolError
 from infopo_cli.tasks.tau2.airline import AirlineTools
 from infopo_cli.tasks.tau2.data import DomainData
 from infopo_cli.tasks.tau2.phone import PhoneTools, sync_phone
 from infopo_cli.tasks.tau2.retail import RetailTools
-from infopo_cli.tasks.tau2.store import Database
 from infopo_cli.tasks.tau2.telecom import TelecomTools
-from infopo_cli.tasks.tau2.toolkit import ToolError, Toolkit
+from infopo_cli.tasks.tau2.toolkit import Toolkit
 
 AGENT_TOOLKITS: dict[str, type[Toolkit]] = {
     "airline": AirlineTools,

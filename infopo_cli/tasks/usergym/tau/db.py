@@ -1,29 +1,25 @@
-"""The tau-bench databases as copy-on-write views, so an episode costs only the records it changes.
+"""TauGym's databases: tau-bench's per-table JSON files as copy-on-write ``Database`` views.
 
 The shipped tables (``taubench_db/<domain>/<table>.json``, each a JSON object keyed by id) are read
-once per process and never modified. A :class:`TauDB` keeps the records an episode changed (deep
-copies made on first edit) on top of them. Two views hold the same data exactly when every record
-either of them changed serialises to the same canonical JSON (sorted keys; ``250`` and ``250.0``
-differ, as they do under tau-bench's hash of the data).
+once per process and never modified; a :class:`TauDB` keeps the records an episode changed on top
+of them (``tasks/tau/store.py``). Two views hold the same data exactly when every record either of
+them changed serialises to the same canonical JSON (sorted keys; ``250`` and ``250.0`` differ, as
+they do under tau-bench's hash of the data), where tau2 compares records with ``==``.
 
-Tools read with :meth:`TauDB.get` / :meth:`TauDB.items` (never mutate what they return) and write
-through :meth:`TauDB.edit` / :meth:`TauDB.put`. :meth:`TauDB.atomic` undoes a tool call's edits
-when it raises, so a failed call leaves no partial change.
+Tools go through the tables (``db["orders"]``); ``get`` / ``items`` / ``edit`` / ``put`` address
+a record by table name, for tools written as plain functions of the database.
 """
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import ItemsView, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from infopo_cli.errors import ConfigError
-
-_MISSING = object()
+from infopo_cli.tasks.tau.store import Database, Table
 
 
 @lru_cache(maxsize=4)
@@ -48,93 +44,51 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-class TauDB:
+class TauDB(Database):
     """One episode's view of a domain's tables (see module docstring)."""
 
     def __init__(self, base: Mapping[str, Mapping[str, Any]]):
+        super().__init__(base)
         self.base = base
-        self.changes: dict[str, dict[str, Any]] = {t: {} for t in base}
-        self._journal: list[tuple[str, str, Any]] | None = None
 
-    def _table(self, table: str) -> dict[str, Any]:
-        if table not in self.changes:
+    def _table(self, table: str) -> Table:
+        if table not in self.tables:
             raise KeyError(f"no table {table!r}")
-        return self.changes[table]
+        return self.tables[table]
 
     def get(self, table: str, key: str) -> Any | None:
         """The record (read-only) or None."""
-        ch = self._table(table)
-        if key in ch:
-            return ch[key]
-        return self.base[table].get(key)
+        return self._table(table).get(key)
 
-    def has(self, table: str, key: str) -> bool:
-        return self.get(table, key) is not None
-
-    def items(self, table: str) -> Iterator[tuple[str, Any]]:
+    def items(self, table: str) -> ItemsView[str, Any]:
         """All (id, record) pairs, base order first, then records added in this episode."""
-        ch = self._table(table)
-        for k, v in self.base[table].items():
-            yield k, ch.get(k, v)
-        for k, v in ch.items():
-            if k not in self.base[table]:
-                yield k, v
-
-    def _remember(self, table: str, key: str) -> None:
-        if self._journal is not None:
-            prev = self.changes[table].get(key, _MISSING)
-            self._journal.append(
-                (table, key, copy.deepcopy(prev) if prev is not _MISSING else _MISSING)
-            )
+        return self._table(table).items()
 
     def edit(self, table: str, key: str) -> Any:
         """The record, as this episode's own mutable copy. KeyError if it does not exist."""
-        ch = self._table(table)
-        if key not in ch:
-            if key not in self.base[table]:
-                raise KeyError(f"{table} has no {key!r}")
-            self._remember(table, key)
-            ch[key] = copy.deepcopy(self.base[table][key])
-        else:
-            self._remember(table, key)
-        return ch[key]
+        records = self._table(table)
+        if key not in records:
+            raise KeyError(f"{table} has no {key!r}")
+        return records.edit(key)
 
     def put(self, table: str, key: str, record: Any) -> None:
-        self._remember(table, key)
-        self._table(table)[key] = record
+        self._table(table).put(key, record)
 
-    @contextmanager
-    def atomic(self) -> Iterator[None]:
-        """Undo every edit made inside the block if it raises."""
-        self._journal = []
-        try:
-            yield
-        except BaseException:
-            for table, key, prev in reversed(self._journal):
-                if prev is _MISSING:
-                    self.changes[table].pop(key, None)
-                else:
-                    self.changes[table][key] = prev
-            raise
-        finally:
-            self._journal = None
+    def same_record(self, mine: Any, theirs: Any) -> bool:
+        return canonical(mine) == canonical(theirs)
 
     def same_state(self, other: TauDB) -> bool:
         """Whether both views hold exactly the same data (they must share the base tables)."""
         if other.base is not self.base:
             raise ValueError("views over different base tables cannot be compared")
-        for table in self.changes:
-            for key in self.changes[table].keys() | other.changes[table].keys():
-                mine, theirs = self.get(table, key), other.get(table, key)
-                if canonical(mine) != canonical(theirs):
-                    return False
-        return True
+        return not self.diff(other)
 
     def changed_keys(self) -> dict[str, list[str]]:
         """Records whose data differs from the shipped tables, per table (for logs and tests)."""
         out: dict[str, list[str]] = {}
-        for table, ch in self.changes.items():
-            keys = [k for k, v in ch.items() if canonical(v) != canonical(self.base[table].get(k))]
+        for name, records in self.tables.items():
+            base = self.base[name]
+            keys = [k for k in records.touched() if canonical(records[k]) != canonical(base.get(k))]
             if keys:
-                out[table] = sorted(keys)
+                out[name] = sorted(keys)
         return out

@@ -28,13 +28,14 @@ from typing import Any
 
 from infopo_cli.errors import ConfigError
 from infopo_cli.tasks.base import StepResult
+from infopo_cli.tasks.tau.conversation import STOP, mentioned
 from infopo_cli.tasks.usergym.env import GymEnv
 from infopo_cli.tasks.usergym.protocol import format_call
 from infopo_cli.tasks.usergym.tau.airline import AIRLINE_TOOLS
 from infopo_cli.tasks.usergym.tau.db import TauDB, load_tables
 from infopo_cli.tasks.usergym.tau.retail import RETAIL_TOOLS
 from infopo_cli.tasks.usergym.tau.tools import Tool
-from infopo_cli.tasks.usergym.tau.user import STOP, USER_RULES, ScriptedCustomer
+from infopo_cli.tasks.usergym.tau.user import USER_RULES, ScriptedCustomer
 from infopo_cli.tasks.usergym.text import first_json_dict
 
 DOMAINS: dict[str, tuple[Tool, ...]] = {"retail": RETAIL_TOOLS, "airline": AIRLINE_TOOLS}
@@ -184,11 +185,9 @@ class TauEnv(GymEnv):
     def tool_listing(self) -> str:
         """JSON schemas, one per line; with the compact prompt, one short signature per line."""
         if self.instance.hidden.get("prompt") == "compact":
-            lines = [
-                f"{t.name}({', '.join(t.params)}): {t.description}" for t in self.tools.values()
-            ]
+            lines = [f"{t.call_form()}: {t.description}" for t in self.tools.values()]
             return "Tools:\n" + "\n".join(lines)
-        listing = "\n".join(json.dumps(t.schema()) for t in self.tools.values())
+        listing = "\n".join(json.dumps(t.function_schema()) for t in self.tools.values())
         return f"Available tools (one JSON schema per line):\n{listing}"
 
     def on_reply(self, purpose: str, reply: str) -> StepResult:
@@ -202,8 +201,9 @@ class TauEnv(GymEnv):
     def final_reward(self) -> float:
         if self.reward_info is None:
             gold = gold_state(self.db_dir, json.dumps(self.gold_actions))
-            said = [m.lower().replace(",", "") for m in self.messages]
-            found = {o: any(o.lower() in m for m in said) for o in self.outputs}
+            found = {
+                o: mentioned(o, self.messages, ignore_output_commas=False) for o in self.outputs
+            }
             r_actions = self.db.same_state(gold)
             reward = 1.0 if r_actions and all(found.values()) else 0.0
             self.reward_info = {"reward": reward, "r_actions": r_actions, "outputs": found}

@@ -1,24 +1,29 @@
-"""How a tau tool is declared, described to the agent, checked and run.
+"""How a TauGym tool is declared, checked and run (tau-bench v1's rules).
 
-A tool is a plain function ``fn(db, **arguments) -> str`` plus a parameter list. ``Tool.call``
-checks the arguments against the parameters (all are required; JSON types), deep-copies them (the
-database may keep them, and gold actions come from shared task records), runs the function inside
-``TauDB.atomic`` and turns any failure into an ``Error: ...`` string, as tau-bench reports tool
-errors to the agent instead of raising.
+A tool is a ``Tool``: the shared ``ToolSpec`` (``tasks/tau/tools.py``) bound to a plain function
+``fn(db, **arguments)``; ``rule_tool`` binds a method of a domain's rules instead
+(``TauBenchAirline``, ``TauBenchRetail``). ``Tool.call`` follows tau-bench v1, not tau2-bench:
+
+* arguments are checked flat: all are required, none may be unknown, each must have its JSON type
+  (an array's elements too), but objects inside are not looked into and enums are documentation;
+* the arguments are deep-copied (the database may keep them, and gold actions come from shared
+  task records), and the function runs inside ``TauDB.atomic``, so a failed call changes nothing;
+* a ``ToolError`` reads ``Error: <message>``, and so does a Python error of the tool
+  (``Error: KeyError: ...``), as tau-bench reports tool errors to the agent instead of raising.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
-import json
-import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from infopo_cli.tasks.tau.arithmetic import Calculator
+from infopo_cli.tasks.tau.tools import ToolError, ToolSpec, outcome
 from infopo_cli.tasks.usergym.tau.db import TauDB
 
+REPORTED = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -28,117 +33,105 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class Param:
-    type: str  # JSON type: string, integer, number, array, object
-    description: str
-    items: str | None = None  # element type of an array
-    enum: tuple[str, ...] | None = None  # documented choices (the tool itself enforces them)
+class Param(dict):
+    """One argument as its JSON schema: a type (string, integer, number, array, object), a
+    description, the element type of an array, documented choices (the tool enforces them)."""
 
-    def schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type, "description": self.description}
-        if self.items:
-            out["items"] = {"type": self.items}
-        if self.enum:
-            out["enum"] = list(self.enum)
-        return out
+    def __init__(
+        self,
+        type: str,
+        description: str,
+        items: str | None = None,
+        enum: tuple[str, ...] | None = None,
+    ):
+        super().__init__(type=type, description=description)
+        if items:
+            self["items"] = {"type": items}
+        if enum:
+            self["enum"] = list(enum)
+
+    def json_type(self) -> str:
+        return f"array of {self['items']['type']}" if "items" in self else self["type"]
 
     def accepts(self, value: Any) -> bool:
-        if isinstance(value, bool) or not isinstance(value, _PY_TYPES[self.type]):
+        if isinstance(value, bool) or not isinstance(value, _PY_TYPES[self["type"]]):
             return False
-        if self.type == "array" and self.items:
-            return all(
-                not isinstance(v, bool) and isinstance(v, _PY_TYPES[self.items]) for v in value
-            )
+        if self["type"] == "array" and "items" in self:
+            allowed = _PY_TYPES[self["items"]["type"]]
+            return all(not isinstance(v, bool) and isinstance(v, allowed) for v in value)
         return True
 
 
-class ToolError(Exception):
-    """A tool refusing a call; the message is shown to the agent after ``Error: ``."""
+@dataclass(frozen=True, init=False)
+class Tool(ToolSpec):
+    """A tool spec bound to ``fn(db, **arguments)``; its parameters are ``Param`` schemas.
+    ``writes``: it changes the database (kind ``write``; every other tool is ``read``);
+    ``ends_episode``: tau-bench's terminating tools (the transfer to a human)."""
 
+    fn: Callable[..., Any]
+    ends_episode: bool
 
-@dataclass(frozen=True)
-class Tool:
-    name: str
-    description: str
-    fn: Callable[..., str]
-    params: dict[str, Param] = field(default_factory=dict)
-    writes: bool = False  # changes the database
-    ends_episode: bool = False  # tau-bench's terminate tools (transfer to a human)
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        fn: Callable[..., Any],
+        params: dict[str, Param] | None = None,
+        writes: bool = False,
+        ends_episode: bool = False,
+    ):
+        super().__init__(name, "write" if writes else "read", description, dict(params or {}))
+        object.__setattr__(self, "fn", fn)  # the dataclass is frozen
+        object.__setattr__(self, "ends_episode", ends_episode)
 
-    def schema(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "parameters": {
-                "type": "object",
-                "properties": {k: p.schema() for k, p in self.params.items()},
-                "required": list(self.params),
-            },
-        }
+    @property
+    def writes(self) -> bool:
+        return self.kind == "write"
 
     def call(self, db: TauDB, arguments: dict[str, Any]) -> str:
+        """The text the agent reads: the result, or ``Error: ...``."""
+        return outcome(lambda: self._run(db, arguments), REPORTED)[0]
+
+    def _run(self, db: TauDB, arguments: dict[str, Any]) -> Any:
         for k in arguments:
             if k not in self.params:
-                return f"Error: {self.name} has no argument {k!r} (arguments: {', '.join(self.params) or 'none'})"
+                accepted = ", ".join(self.params) or "none"
+                raise ToolError(f"{self.name} has no argument {k!r} (arguments: {accepted})")
         for k, p in self.params.items():
             if k not in arguments:
-                return f"Error: missing argument {k!r} for {self.name}"
+                raise ToolError(f"missing argument {k!r} for {self.name}")
             if not p.accepts(arguments[k]):
-                kind = f"array of {p.items}" if p.items else p.type
-                return f"Error: argument {k!r} of {self.name} must be a JSON {kind}"
+                raise ToolError(f"argument {k!r} of {self.name} must be a JSON {p.json_type()}")
         kwargs = copy.deepcopy(arguments)
-        try:
-            with db.atomic():
-                return self.fn(db, **kwargs)
-        except ToolError as e:
-            return f"Error: {e}"
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
-            return f"Error: {type(e).__name__}: {e}"
+        with db.atomic():
+            return self.fn(db, **kwargs)
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value)
+def rule_tool(
+    rules: type,
+    name: str,
+    description: str,
+    params: dict[str, Param] | None = None,
+    writes: bool = False,
+) -> Tool:
+    """The tool that runs method ``name`` of the domain rules ``rules`` (a class over the
+    database, such as ``TauBenchRetail``) on the episode's database."""
+    method = getattr(rules, name)
+    return Tool(name, description, lambda db, **kw: method(rules(db), **kw), params, writes=writes)
 
 
 # ----- tools both domains share ------------------------------------------------------------
-_OPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-}
-
-
-def _arith(node: ast.AST) -> float:
-    if isinstance(node, ast.Expression):
-        return _arith(node.body)
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        v = _arith(node.operand)
-        return -v if isinstance(node.op, ast.USub) else v
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_arith(node.left), _arith(node.right))
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-        base, exp = _arith(node.left), _arith(node.right)
-        if abs(exp) > 64:
-            raise ToolError("exponent too large")
-        return base**exp
-    raise ToolError("unsupported expression")
+calculator = Calculator(
+    refused="invalid characters in expression",
+    unparsable="the expression cannot be parsed",
+    unsupported="unsupported expression",
+    refuse_blank=True,
+    max_exponent=64,
+)
 
 
 def calculate(db: TauDB, expression: str) -> str:
-    if not expression.strip() or any(ch not in "0123456789+-*/(). " for ch in expression):
-        raise ToolError("invalid characters in expression")
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
-        value = _arith(tree)
-    except SyntaxError:
-        raise ToolError("the expression cannot be parsed") from None
-    except ZeroDivisionError:
-        raise ToolError("division by zero") from None
-    return str(round(float(value), 2))
+    return calculator(expression)
 
 
 def think(db: TauDB, thought: str) -> str:

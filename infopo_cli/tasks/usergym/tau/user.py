@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import re
 
+from infopo_cli.tasks.tau.conversation import CONFIRM_PHRASES, STOP, swap_pronouns
 from infopo_cli.tasks.usergym.text import content_words
-
-STOP = "###STOP###"
 
 USER_RULES = """\
 You are a customer contacting the customer service of {business} by chat. Play this customer
@@ -34,34 +33,20 @@ How to behave:
 - When your goals are handled, or the agent cannot help any further, end the conversation with a
   last message that contains {stop}."""
 
-_SWAPS = [
-    (r"\byou are\b", "I am"),
-    (r"\byou're\b", "I'm"),
-    (r"\byou were\b", "I was"),
-    (r"\byou've\b", "I've"),
-    (r"\byou'd\b", "I'd"),
-    (r"\byou'll\b", "I'll"),
-    (r"\byourself\b", "myself"),
-    (r"\byours\b", "mine"),
-    (r"\byour\b", "my"),
-    (
-        r"\b(to|for|with|from|asks?|tells?|gives?|helps?|offers?|sends?|lets?|charges?|refunds?)\s+you\b",
-        r"\1 me",
-    ),
-    (r"\byou\b", "I"),
-]
-_FAREWELL_RE = re.compile(r"\b(good ?bye|bye|have a (nice|great|good) (day|one))\b", re.IGNORECASE)
-_CONFIRM_RE = re.compile(
-    r"\b(confirm|proceed|shall i|should i|go ahead|would you like me to|do you want me to)\b",
+_YOU_AS_OBJECT = re.compile(
+    r"\b(to|for|with|from|asks?|tells?|gives?|helps?|offers?|sends?|lets?|charges?|refunds?)\s+you\b",
     re.IGNORECASE,
 )
+_FAREWELL_RE = re.compile(r"\b(good ?bye|bye|have a (nice|great|good) (day|one))\b", re.IGNORECASE)
+_CONFIRM_RE = re.compile(r"\b(" + "|".join(CONFIRM_PHRASES) + r")\b", re.IGNORECASE)
 
 
 def first_person(text: str) -> str:
-    """Rewrite a second-person instruction in the first person (a simple word-swap)."""
-    out = text
-    for pattern, repl in _SWAPS:
-        out = re.sub(pattern, repl, out, flags=re.IGNORECASE)
+    """Rewrite a second-person instruction in the first person (a simple word-swap): "you" after
+    a verb or preposition that takes an object is "me", any other "you" is "I"."""
+    out = swap_pronouns(text, keep_case=False)
+    out = _YOU_AS_OBJECT.sub(r"\1 me", out)
+    out = re.sub(r"\byou\b", "I", out, flags=re.IGNORECASE)
     return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), out)
 
 

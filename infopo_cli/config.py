@@ -184,9 +184,10 @@ class TrainerConfig:
     """Evaluate on the held-out split every N steps (0: only at the start and the end)."""
     eval_tasks: int = 100
     """Instances of the evaluation split used by start/end/periodic evaluation (0: skip evaluation)."""
-    eval_temperature: float = 0.0
-    """Decoding of those evaluations: 0 is greedy; above 0 each evaluation samples under the same
-    seed (``seed``), so start and end see the same random stream, and training's stream is untouched."""
+    eval_temperature: float = 1.0
+    """Decoding of those evaluations: 1.0 (default) samples as the policy is trained, 0 is greedy;
+    above 0 each evaluation samples under the same seed (``seed``), so start and end see the same
+    random stream, and training's stream is untouched. ``infopo eval run=`` reuses this value."""
     eval_samples: int = 1
     """Sampled episodes per evaluation task (needs ``eval_temperature`` > 0): ``eval/success`` is their
     mean and ``eval/pass_hat_k`` is pass^k at k = this. Each extra sample shrinks the sampling noise
@@ -277,15 +278,22 @@ class LoggerConfig:
 class EvalConfig:
     num_tasks: int = 0
     """First N instances of the split (0: all)."""
-    k: int = 1
-    """Trials per instance; pass^k over them."""
-    temperature: float = 0.0
-    """0 is greedy decoding."""
+    k: int | None = None
+    """Trials per instance; pass^k over them. null: the run's ``trainer.eval_samples`` with
+    ``run=`` (when its evaluation sampled), else 1."""
+    temperature: float | None = None
+    """Sampling temperature; 0 is greedy. null: the run's ``trainer.eval_temperature`` with
+    ``run=``, else 1.0 (the same default as ``trainer.eval_temperature``)."""
 
     def __post_init__(self):
         _check(self.num_tasks >= 0, "eval.num_tasks", self.num_tasks, "an integer >= 0")
-        _check(self.k >= 1, "eval.k", self.k, "an integer >= 1")
-        _check(self.temperature >= 0, "eval.temperature", self.temperature, "a number >= 0")
+        _check(self.k is None or self.k >= 1, "eval.k", self.k, "an integer >= 1, or null")
+        _check(
+            self.temperature is None or self.temperature >= 0,
+            "eval.temperature",
+            self.temperature,
+            "a number >= 0, or null",
+        )
 
 
 SCHEMAS = {

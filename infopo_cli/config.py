@@ -80,7 +80,7 @@ class EngineConfig:
     max_new_tokens: int = 48
     """Longest agent message per turn, in tokens."""
     temperature: float = 1.0
-    """Sampling temperature of training rollouts (METHOD.md: 1.0). Evaluation uses ``eval.temperature``."""
+    """Sampling temperature of training rollouts (docs/method.md, One step: 1.0). Evaluation uses ``eval.temperature``."""
     top_p: float = 1.0
     batch_size: int = 64
     """Conversations generated together (hf engine)."""
@@ -116,7 +116,7 @@ class EngineConfig:
 @dataclass
 class FusionConfig:
     mode: str = "variance_gated"
-    """variance_gated (InfoPO) | fixed (no gate) | ig_only | none (plain GRPO). METHOD.md section 2."""
+    """variance_gated (InfoPO) | fixed (no gate) | ig_only | none (plain GRPO). docs/method.md, Advantages."""
     beta: float = 0.5
     """beta0, weight of the intrinsic advantage (UserGym 0.5, ColBench 0.3, tau2-bench 0.1)."""
     tau: float = 0.5

@@ -87,7 +87,7 @@ class EngineConfig:
     max_new_tokens: int = 48
     """Longest agent message per turn, in tokens."""
     temperature: float = 1.0
-    """Sampling temperature of training rollouts (METHOD.md: 1.0). Evaluation uses ``eval.temperature``."""
+    """Sampling temperature of training rollouts (docs/method.md, One step: 1.0). Evaluation uses ``eval.temperature``."""
     top_p: float = 1.0
     batch_size: int = 64
     """Conversations generated together (hf engine)."""
@@ -123,7 +123,7 @@ class EngineConfig:
 @dataclass
 class FusionConfig:
     mode: str = "variance_gated"
-    """variance_gated (InfoPO) | fixed (no gate) | ig_only | none (plain GRPO). METHOD.md section 2."""
+    """variance_gated (InfoPO) | fixed (no gate) | ig_only | none (plain GRPO). docs/method.md, Advantages."""
     beta: float = 0.5
     """beta0, weight of the intrinsic advantage (UserGym 0.5, ColBench 0.3, tau2-bench 0.1)."""
     tau: float = 0.5
@@ -191,9 +191,10 @@ class TrainerConfig:
     """Evaluate on the held-out split every N steps (0: only at the start and the end)."""
     eval_tasks: int = 100
     """Instances of the evaluation split used by start/end/periodic evaluation (0: skip evaluation)."""
-    eval_temperature: float = 0.0
-    """Decoding of those evaluations: 0 is greedy; above 0 each evaluation samples under the same
-    seed (``seed``), so start and end see the same random stream, and training's stream is untouched."""
+    eval_temperature: float = 1.0
+    """Decoding of those evaluations: 1.0 (default) samples as the policy is trained, 0 is greedy;
+    above 0 each evaluation samples under the same seed (``seed``), so start and end see the same
+    random stream, and training's stream is untouched. ``infopo eval run=`` reuses this value."""
     eval_samples: int = 1
     """Sampled episodes per evaluation task (needs ``eval_temperature`` > 0): ``eval/success`` is their
     mean and ``eval/pass_hat_k`` is pass^k at k = this. Each extra sample shrinks the sampling noise
@@ -284,15 +285,22 @@ class LoggerConfig:
 class EvalConfig:
     num_tasks: int = 0
     """First N instances of the split (0: all)."""
-    k: int = 1
-    """Trials per instance; pass^k over them."""
-    temperature: float = 0.0
-    """0 is greedy decoding."""
+    k: int | None = None
+    """Trials per instance; pass^k over them. null: the run's ``trainer.eval_samples`` with
+    ``run=`` (when its evaluation sampled), else 1."""
+    temperature: float | None = None
+    """Sampling temperature; 0 is greedy. null: the run's ``trainer.eval_temperature`` with
+    ``run=``, else 1.0 (the same default as ``trainer.eval_temperature``)."""
 
     def __post_init__(self):
         _check(self.num_tasks >= 0, "eval.num_tasks", self.num_tasks, "an integer >= 0")
-        _check(self.k >= 1, "eval.k", self.k, "an integer >= 1")
-        _check(self.temperature >= 0, "eval.temperature", self.temperature, "a number >= 0")
+        _check(self.k is None or self.k >= 1, "eval.k", self.k, "an integer >= 1, or null")
+        _check(
+            self.temperature is None or self.temperature >= 0,
+            "eval.temperature",
+            self.temperature,
+            "a number >= 0, or null",
+        )
 
 
 @dataclass

@@ -120,7 +120,7 @@ def main() -> None:
             log,
         )
         evals = {
-            # decoded as the training runs evaluate it (conf/model_tuning/starter.yaml)
+            # decoded as the training runs evaluate it (T=1, trainer.eval_temperature)
             "starter": [
                 f"model={policy_model(setting)}",
                 "engine.max_new_tokens=24",

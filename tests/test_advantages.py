@@ -1,4 +1,4 @@
-"""Fusion against the formulas of METHOD.md section 2, computed independently with math."""
+"""Fusion against the formulas of docs/method.md (Advantages), computed independently with math."""
 
 from __future__ import annotations
 

@@ -200,3 +200,41 @@ def test_cli_eval_writes_documented_files(tmp_path):
         c["trial"] == 0 and len(c["turns"]) >= 1 and "action" in c["turns"][0] for c in lines
     )
     assert "success" in proc.stdout and "wrote" in proc.stdout
+
+
+def _run_with_config(root: Path, trainer: dict) -> Path:
+    from omegaconf import OmegaConf
+
+    root.mkdir()
+    (root / "config.yaml").write_text(OmegaConf.to_yaml({"trainer": trainer}))
+    return root
+
+
+def test_eval_decodes_as_the_run_evaluated_itself_unless_told_otherwise(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from infopo_cli.config import CONF_DIR, TrainerConfig
+    from infopo_cli.recipes.evaluate import decoding
+
+    # one default for both commands: eval without a run decodes as training evaluates by default
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        train_default = compose(config_name="train", overrides=["model=tiny"]).trainer
+    assert train_default.eval_temperature == TrainerConfig().eval_temperature == 1.0
+    cfg = compose_eval(["model=tiny"])
+    assert decoding(cfg, None) == (train_default.eval_temperature, train_default.eval_samples)
+    assert (cfg.eval.temperature, cfg.eval.k) == (1.0, 1)  # the values used, as eval.json records
+
+    sampled = _run_with_config(tmp_path / "a", {"eval_temperature": 0.7, "eval_samples": 4})
+    assert decoding(compose_eval(["model=tiny"]), str(sampled)) == (0.7, 4)
+    # what the command line sets wins, field by field
+    assert decoding(compose_eval(["eval.k=2"]), str(sampled)) == (0.7, 2)
+    assert decoding(compose_eval(["eval.temperature=0.3"]), str(sampled)) == (0.3, 4)
+    # greedy: one trial, since more would replay the same episode
+    assert decoding(compose_eval(["eval.temperature=0"]), str(sampled)) == (0.0, 1)
+    greedy = _run_with_config(tmp_path / "g", {"eval_temperature": 0.0, "eval_samples": 1})
+    assert decoding(compose_eval([]), str(greedy)) == (0.0, 1)
+    # a run written before these settings existed evaluated greedily
+    assert decoding(compose_eval([]), str(_run_with_config(tmp_path / "old", {"lr": 1e-5}))) == (
+        0.0,
+        1,
+    )

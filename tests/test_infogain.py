@@ -1,4 +1,4 @@
-"""Information gain against an independent two-full-pass implementation (METHOD.md section 1)."""
+"""Information gain against an independent two-full-pass implementation (docs/method.md, Information gain)."""
 
 from __future__ import annotations
 

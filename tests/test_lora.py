@@ -134,7 +134,13 @@ def test_eval_of_a_lora_run_loads_the_adapter(run, tmp_path):
         {k: v * 20 if "lora_B" in k else v for k, v in weights.items()},
         str(ckpt / "adapter_model.safetensors"),
     )
-    common = ["model=tiny", "eval.num_tasks=4", "engine.max_new_tokens=8", "task.max_turns=2"]
+    common = [
+        "model=tiny",
+        "eval.num_tasks=4",
+        "eval.temperature=0",  # greedy, as run_eval below decodes
+        "engine.max_new_tokens=8",
+        "task.max_turns=2",
+    ]
     infopo("eval", *common, f"run={boosted}", f"hydra.run.dir={tmp_path / 'eval_run'}")
     infopo("eval", *common, f"hydra.run.dir={tmp_path / 'eval_base'}")
 

@@ -49,7 +49,7 @@ def test_starter_brings_its_rl_settings_and_other_models_do_not():
     other = _train_cfg("model=qwen2.5-0.5b")
     assert other.trainer.lr == 1e-5 and other.trainer.lr_schedule == "constant"
     assert other.engine.max_new_tokens == 48
-    assert (other.trainer.group_size, other.trainer.eval_temperature) == (8, 0.0)
+    assert (other.trainer.group_size, other.trainer.eval_temperature) == (8, 1.0)
     # the command line still wins over the model's settings
     assert _train_cfg("trainer.lr=1e-4").trainer.lr == 1e-4
 

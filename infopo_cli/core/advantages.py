@@ -1,4 +1,4 @@
-"""Advantages: GRPO outcome advantage, intrinsic normalisation, variance-gated fusion (METHOD.md section 2).
+"""Advantages: GRPO outcome advantage, intrinsic normalisation, variance-gated fusion (docs/method.md, Advantages).
 
 Pure tensor functions. Shapes: N trajectories, L tokens (right-padded); ``mask`` [N, L] is 1 on agent
 tokens. Every std is the unbiased one (torch's default); where fewer than two values exist the

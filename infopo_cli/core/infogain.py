@@ -1,4 +1,4 @@
-"""Information gain of each turn from a masked-feedback counterfactual (METHOD.md section 1).
+"""Information gain of each turn from a masked-feedback counterfactual (docs/method.md, Information gain).
 
 IG_t = mean_k [ log pi(a_{t+1,k} | ..., a_t, o_t, a_{t+1,<k}) - log pi(a_{t+1,k} | ..., a_t, o~_t, a_{t+1,<k}) ]
 

@@ -1,6 +1,6 @@
 """Information gain without re-reading prefixes: one prefix pass, one packed counterfactual pass.
 
-Same quantity as ``infopo_cli.core.infogain.information_gain`` (METHOD.md section 1), computed cheaply:
+Same quantity as ``infopo_cli.core.infogain.information_gain`` (docs/method.md, Information gain), computed cheaply:
 
 - The factual term (log-probs of a_{t+1} given the real o_t) is already in the old-log-prob pass that
   PPO needs, so it is read from ``old_logprobs`` instead of being recomputed.

@@ -1,4 +1,4 @@
-"""Policy losses (METHOD.md section 3): clipped PPO surrogate with dual clip, entropy, optional KL.
+"""Policy losses (docs/method.md, Policy loss): clipped PPO surrogate with dual clip, entropy, optional KL.
 
 Pure tensor functions over [N, L] token tensors with an agent-token ``mask``. Token-mean: the sum over
 agent tokens divided by their count, or by ``num_tokens`` when the caller accumulates micro-batches

@@ -97,7 +97,7 @@ class Trajectory:
         return [i for i, t in enumerate(self.turns[:-1]) if t.feedback_len > 0]
 
     def intrinsic_rewards(self) -> list[float]:
-        """Token-level intrinsic reward: IG_t / |a_t| on every token of a_t (METHOD.md section 1)."""
+        """Token-level intrinsic reward: IG_t / |a_t| on every token of a_t (docs/method.md, Information gain)."""
         out = [0.0] * len(self.input_ids)
         if self.info_gain is None:
             return out

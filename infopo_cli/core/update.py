@@ -1,4 +1,4 @@
-"""The policy side of a step: log-probs of a batch and the PPO-clip update (METHOD.md section 3).
+"""The policy side of a step: log-probs of a batch and the PPO-clip update (docs/method.md, Policy loss).
 
 Micro-batches rows under a token budget and accumulates gradients so that the loss is one token-mean
 over every agent token of the batch, whatever the micro-batching. Under several ranks

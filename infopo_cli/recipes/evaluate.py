@@ -27,7 +27,7 @@ import json
 import time
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 from rich.table import Table
 
@@ -134,14 +134,15 @@ def evaluate_main(cfg: DictConfig, run_dir: Path) -> dict:
         if policy_kind == "prompt_ask":
             instances = [with_instruction(inst, ASK_INSTRUCTION) for inst in instances]
     try:
+        temperature, k = decoding(cfg, run if policy_kind == "model" else None, console)
         results, agg = run_eval(
             engine,
             chat,
             task,
             simulator,
             instances,
-            k=evcfg.k,
-            temperature=evcfg.temperature,
+            k=k,
+            temperature=temperature,
             max_new_tokens=ecfg.max_new_tokens,
             max_len=max_len,
             policy=policy,
@@ -219,6 +220,36 @@ def results_table(results: list[dict], title: str, limit: int = 20) -> Table:
     if len(results) > limit:
         table.add_row(f"... {len(results) - limit} more", "", "", "")
     return table
+
+
+def decoding(cfg: DictConfig, run: str | None, console: Console | None = None) -> tuple[float, int]:
+    """``eval.temperature`` and ``eval.k``; where one is null, the training run's own evaluation
+    setting (``trainer.eval_temperature``, ``trainer.eval_samples`` in ``<run>/config.yaml``), so
+    ``infopo eval run=<run>`` decodes as the run evaluated itself; without a run, the trainer's
+    defaults (T=1, one trial). Greedy decoding keeps one trial unless ``eval.k`` says otherwise.
+    The values used are written back into ``cfg.eval`` (and so into eval.json)."""
+    from infopo_cli.config import TrainerConfig
+
+    temperature, k = cfg.eval.get("temperature"), cfg.eval.get("k")
+    trained = TrainerConfig()
+    cfg_path = Path(run) / "config.yaml" if run else None
+    if (temperature is None or k is None) and cfg_path is not None and cfg_path.exists():
+        node = OmegaConf.select(OmegaConf.load(cfg_path), "trainer") or {}
+        # a run older than these settings evaluated greedily, once per task
+        trained.eval_temperature = float(node.get("eval_temperature", 0.0))
+        trained.eval_samples = int(node.get("eval_samples", 1))
+        if console is not None:
+            console.print(
+                f"decoding as {run} evaluated itself where eval.temperature / eval.k are unset: "
+                f"T={trained.eval_temperature}, {trained.eval_samples} trial(s) per task"
+            )
+    if temperature is None:
+        temperature = trained.eval_temperature
+    if k is None:
+        k = trained.eval_samples if temperature > 0 else 1
+    with open_dict(cfg):
+        cfg.eval.temperature, cfg.eval.k = float(temperature), int(k)
+    return float(temperature), int(k)
 
 
 def _warn_task_mismatch(console: Console, run_dir: Path, task_name: str) -> None:

@@ -540,7 +540,7 @@ def build_report(paths: list[str], out: Path, smooth: int = 1) -> dict:
             "## Training runs",
             "",
             "Final success, mean reward and pass^k: the last held-out evaluation of each run "
-            "(greedy unless trainer.eval_temperature > 0). Wall time: training steps plus "
+            "(decoded at trainer.eval_temperature; 0 is greedy). Wall time: training steps plus "
             "evaluations. Simulator calls and tokens: the "
             "whole run (tokens are 0 for the scripted user).",
             "",

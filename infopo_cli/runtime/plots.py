@@ -29,7 +29,7 @@ def plot_training(rows: list[dict], out: Path, title: str = "") -> Path:
             [r["step"] for r in evals],
             [r["eval/success"] for r in evals],
             "o-",
-            label="test (greedy)",
+            label="test (held-out)",
         )
     ax.set(xlabel="step", ylabel="success", title="success", ylim=(-0.02, 1.02))
     ax.legend(loc="lower right")

@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,68 @@ def test_turn_rows_follow_the_columns():
         "gate": pytest.approx(variance_gate([1.0, 0.0], 0.5)),
         "tied": False,
     }
+
+
+class FakeWandb(types.ModuleType):
+    """Stands in for the wandb module: records init, log calls and the tables built."""
+
+    def __init__(self):
+        super().__init__("wandb")
+        self.logged: list[tuple[dict, int]] = []
+        outer = self
+
+        class Table:
+            def __init__(self, columns, data):
+                self.columns, self.data = columns, data
+
+        class Run:
+            def log(self, row, step=None):
+                outer.logged.append((row, step))
+
+            def finish(self):
+                pass
+
+        self.Table = Table
+        self.init = lambda **kw: Run()
+
+
+@pytest.mark.parametrize("every, logged_steps", [(2, [2, 4]), (0, [])])
+def test_wandb_table_every_n_steps(tmp_path, monkeypatch, every, logged_steps):
+    from infopo_cli.config import LoggerConfig
+    from infopo_cli.runtime.logging import RunLogger
+
+    fake = FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    cfg = LoggerConfig(name="wandb", mode="offline", table_every=every, log_rollouts=False)
+    logger = RunLogger(tmp_path, {"fusion": {"tau": 0.5}}, cfg, total_steps=4)
+    try:
+        for step in range(1, 5):
+            logger.rollouts(step, two_groups())
+    finally:
+        logger.close()
+    tables = [(row["credit/turns"], step) for row, step in fake.logged if "credit/turns" in row]
+    assert [step for _, step in tables] == logged_steps
+    for table, step in tables:
+        assert table.columns == list(TABLE_COLUMNS)
+        assert len(table.data) == 5 and all(r[0] == step for r in table.data)
+    assert not (tmp_path / "rollouts").exists()  # log_rollouts=false still skips the JSONL
+
+
+def test_table_every_must_not_be_negative():
+    from infopo_cli.config import LoggerConfig
+
+    with pytest.raises(ConfigError, match="logger.table_every=-1"):
+        LoggerConfig(table_every=-1)
+
+
+def test_report_links_the_pages(tmp_path):
+    from infopo_cli.recipes.report import build_report
+
+    run = write_run(tmp_path / "runs" / "a", {1: two_groups()})
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "train/success": 0.5}) + "\n")
+    build_view(run)
+    out = tmp_path / "report"
+    result = build_report([str(tmp_path / "runs")], out)
+    md = (out / "report.md").read_text()
+    assert "## Credit views" in md and "(../runs/a/view.html)" in md
+    assert result["views"] == [str(run / "view.html")]

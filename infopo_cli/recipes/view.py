@@ -65,12 +65,14 @@ def run_settings(run_dir: Path) -> dict:
     """The run's fusion mode and tau (the gate's temperature) from its saved config."""
     from omegaconf import OmegaConf
 
+    from infopo_cli.config import FusionConfig
+
     path = run_dir / "config.yaml"
     cfg = OmegaConf.to_container(OmegaConf.load(path), resolve=False) if path.is_file() else {}
     fusion = (cfg or {}).get("fusion") or {}
     task = (cfg or {}).get("task") or {}
     return {
-        "tau": float(fusion.get("tau", 0.5)),
+        "tau": float(fusion.get("tau", FusionConfig.tau)),
         "fusion": str(fusion.get("mode", "?")),
         "task": str(task.get("name", "?")),
     }

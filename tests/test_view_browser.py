@@ -23,10 +23,15 @@ def browser_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+if browser_path() is None:  # one line for the module, not one per test
+    pytest.skip(
+        "no headless browser: needs the playwright package and a chromium executable",
+        allow_module_level=True,
+    )
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    if browser_path() is None:
-        pytest.skip("no headless browser: needs the playwright package and a chromium executable")
     run = tmp_path_factory.mktemp("view") / "run"
     p = infopo("train", *SMALL, "trainer.steps=2", f"hydra.run.dir={run}")
     assert str(run / "view.html") in p.stdout.replace("\n", "")  # train names the page at the end

@@ -172,11 +172,14 @@ def view_cli(argv: list[str]) -> None:
         description="Write RUN_DIR/view.html: conversations with each turn's information gain "
         "and advantage, grouped as trained.",
     )
-    parser.add_argument("run_dir", help="a training run dir (with rollouts/step_N.jsonl)")
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a training run dir (with rollouts/step_N.jsonl)"
+    )
     parser.add_argument(
         "--step",
         type=int,
         nargs="+",
+        metavar="N",
         action="extend",
         help=f"steps to show (default: up to {MAX_DEFAULT_STEPS} spread over the run)",
     )

@@ -270,6 +270,8 @@ class LoggerConfig:
     """W&B group; multiruns default to the sweep dir name."""
     log_rollouts: bool = True
     """Write rollouts/step_N.jsonl (every turn's text, reward, IG, advantage)."""
+    table_every: int = 10
+    """Log the step's turns (text, IG, advantage, gate) as a W&B Table every N steps; 0: never."""
 
     def __post_init__(self):
         _check(self.name in ("wandb", "none"), "logger.name", self.name, "wandb, none")
@@ -279,6 +281,7 @@ class LoggerConfig:
             self.mode,
             "offline, online, disabled",
         )
+        _check(self.table_every >= 0, "logger.table_every", self.table_every, "an integer >= 0")
 
 
 @dataclass

@@ -6,7 +6,8 @@ resolved configs differ only in ``seed`` (and in ``resume``, ``run``, ``run_step
 are seeds of one configuration: the table shows their mean and, with two or more seeds, the sample
 standard deviation (``mean ± sd``). The method of a training run is its ``fusion.mode``.
 
-Written under ``--out``: ``report.md`` (tables, plot links), ``report.json`` (the same numbers), and
+Written under ``--out``: ``report.md`` (tables, plot links, links to the runs' ``view.html``
+pages), ``report.json`` (the same numbers), and
 ``plots/<task>_{success,reward,infogain_gate,tied_groups}.png``: per method, the seed mean over
 steps with a band spanning the seeds' range.
 """
@@ -21,6 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from infopo_cli.errors import ConfigError
 from infopo_cli.runtime.logging import read_jsonl
@@ -518,6 +520,16 @@ def _safe(name: str) -> str:
 # ---- the command -----------------------------------------------------------------------------
 
 
+def credit_views(runs: list[Run], out: Path) -> list[tuple[str, str]]:
+    """(run dir, link relative to ``out``) for each training run with a ``view.html``."""
+    pages = [r.path / "view.html" for r in runs if r.kind == "train"]
+    return [
+        (str(p.parent), Path(os.path.relpath(p.resolve(), out.resolve())).as_posix())
+        for p in pages
+        if p.is_file()
+    ]
+
+
 def build_report(paths: list[str], out: Path, smooth: int = 1) -> dict:
     """Read the runs, write report.md, report.json and plots/ under ``out``; returns the numbers."""
     runs = [load_run(p) for p in find_run_dirs(paths)]
@@ -556,6 +568,16 @@ def build_report(paths: list[str], out: Path, smooth: int = 1) -> dict:
     if plots:
         md += ["", "## Learning curves", ""]
         md += [f"![{p.stem}](plots/{p.name})" for p in plots]
+    views = credit_views(runs, out)
+    if views:
+        md += [
+            "",
+            "## Credit views",
+            "",
+            "Each turn's information gain and advantage (`infopo view`):",
+            "",
+        ]
+        md += [f"- [{run}]({quote(link)})" for run, link in views]
     (out / "report.md").write_text("\n".join(md) + "\n")
     numbers = {
         "runs": [str(r.path) for r in runs],
@@ -571,6 +593,7 @@ def build_report(paths: list[str], out: Path, smooth: int = 1) -> dict:
             for g in groups
         ],
         "plots": [str(p) for p in plots],
+        "views": [str(r.path / "view.html") for r in runs if (r.path / "view.html").is_file()],
         "incomplete_jobs": problems,
     }
     (out / "report.json").write_text(json.dumps(numbers, indent=1))

@@ -40,6 +40,7 @@ from infopo_cli.recipes.setup import (
     resume_point,
     seed_everything,
 )
+from infopo_cli.recipes.view import write_run_view
 from infopo_cli.runtime import checkpoint, lora
 from infopo_cli.runtime.distributed import (
     QuietLogger,
@@ -511,6 +512,8 @@ class TrainRecipe:
             f"wrote {run_dir / 'metrics.jsonl'}, {plot}, checkpoints under {run_dir / 'checkpoints'}"
         )
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        if page := write_run_view(run_dir):  # None when logger.log_rollouts=false
+            self.logger.print(f"credit view (IG and advantage per turn): {page}")
         return summary
 
 

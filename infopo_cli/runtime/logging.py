@@ -59,6 +59,7 @@ class RunLogger:
         rows = [r for r in read_jsonl(self.metrics_path) if r.get("step", 0) <= start_step]
         self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
         self.history = [r for r in rows if "train/success" in r]
+        self.tau = float((config.get("fusion") or {}).get("tau", 0.5))  # the gate in W&B tables
         self.wandb = None
         if logger_cfg.name == "wandb" and logger_cfg.mode != "disabled":
             import wandb
@@ -105,6 +106,9 @@ class RunLogger:
             self.progress.update(self.task_id, completed=step)
 
     def rollouts(self, step: int, records: list[dict]) -> None:
+        every = getattr(self.cfg, "table_every", 0)
+        if self.wandb is not None and every and step % every == 0:
+            self.table(step, records)
         if not self.cfg.log_rollouts:
             return
         d = self.run_dir / "rollouts"
@@ -112,6 +116,17 @@ class RunLogger:
         with (d / f"step_{step:04d}.jsonl").open("w") as f:
             for r in records:
                 f.write(json.dumps(r) + "\n")
+
+    def table(self, step: int, records: list[dict]) -> None:
+        """The step's turns as a W&B Table (``credit/turns``): the rows ``infopo view`` draws."""
+        import wandb
+
+        from infopo_cli.runtime.credit import TABLE_COLUMNS, turn_rows
+
+        rows = turn_rows(step, records, self.tau)
+        self.wandb.log(
+            {"credit/turns": wandb.Table(columns=list(TABLE_COLUMNS), data=rows)}, step=step
+        )
 
     def summary(self, evals: dict[str, dict]) -> None:
         table = Table(title=f"run summary: {self.run_dir}")

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from infopo_cli.errors import ConfigError
-from infopo_cli.recipes.view import (
+from infopo_cli.runtime.credit import TABLE_COLUMNS, turn_rows, variance_gate
+from infopo_cli.runtime.view import (
     build_view,
     choose_steps,
     embed_json,
     page_data,
     write_run_view,
 )
-from infopo_cli.runtime.credit import TABLE_COLUMNS, turn_rows, variance_gate
 
 
 def record(task_id: str, outcome: float, turns: list[tuple[str, str, float, float]], **kw) -> dict:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from infopo_cli.recipes.view import COLORS, MAX_ALPHA
 from infopo_cli.runtime.logging import read_jsonl
+from infopo_cli.runtime.view import COLORS, MAX_ALPHA
 from tests.test_train_e2e import SMALL, infopo
 
 

@@ -40,7 +40,6 @@ from infopo_cli.recipes.setup import (
     resume_point,
     seed_everything,
 )
-from infopo_cli.recipes.view import write_run_view
 from infopo_cli.runtime import checkpoint, lora
 from infopo_cli.runtime.distributed import (
     QuietLogger,
@@ -60,6 +59,7 @@ from infopo_cli.runtime.logging import RunLogger, read_jsonl
 from infopo_cli.runtime.plots import plot_training
 from infopo_cli.runtime.preemption import preemptible
 from infopo_cli.runtime.sweep import sweep_group
+from infopo_cli.runtime.view import write_run_view
 from infopo_cli.simulators.base import FatalSimulatorError, budget_message, over_budget
 
 

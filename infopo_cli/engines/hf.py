@@ -101,18 +101,43 @@ class HFEngine(Engine):
 
     def _generate(self, prompts, store, lengths, new_store, max_new_tokens, temperature, top_p):
         """One batch: reuse ``store`` caches, sample, and put each row's fed caches in ``new_store``."""
-        from transformers import DynamicCache
-        from transformers.cache_utils import DynamicLayer
-
         device = next(self.model.parameters()).device
-        B = len(prompts)
         hits = [
             self._lookup(p, store, lengths) if self.prefix_cache else (0, None) for p in prompts
         ]
+        ids, attn, cache, C, M = self._prefill_inputs(prompts, hits)
+        self.stats["prompt_tokens"] += sum(len(p) for p in prompts)
+        self.stats["reused_tokens"] += sum(n for n, _ in hits)
+        attn = attn.to(device)
+        pos = (attn.cumsum(-1) - 1).clamp(min=0)[:, C:]  # real-token positions of the new columns
+        logits, cache = self._forward(ids.to(device), attn, pos, cache)
+        new, lp, attn, cache = self._sample(
+            logits, attn, pos[:, -1], cache, max_new_tokens, temperature, top_p
+        )
+        out = []
+        stop_set = set(self.stop_ids)
+        for r in range(len(prompts)):
+            row = new[r].tolist()
+            n, finished = len(row), False
+            for k, t in enumerate(row):
+                if t in stop_set:
+                    n, finished = k + 1, True
+                    break
+            out.append(Generation(row[:n], lp[r, :n].tolist(), finished))
+        self._keep_caches(prompts, out, attn, cache, C + M, new_store)
+        return out
+
+    def _prefill_inputs(self, prompts, hits):
+        """Input ids [B, M], attention mask [B, C + M] and the batch key/value cache of C columns.
+
+        Row r: [pad][its n_r cached tokens] | [pad][its m_r new tokens], right-aligned in each part.
+        """
+        from transformers import DynamicCache
+
+        B = len(prompts)
         cached = [n for n, _ in hits]
         C = max(cached)  # cached columns
         M = max(len(p) - n for p, n in zip(prompts, cached))  # new prompt columns
-        # row r: [pad][its n_r cached tokens] | [pad][its m_r new tokens], right-aligned in each part
         ids = torch.full((B, M), self.pad_id, dtype=torch.long)
         attn = torch.zeros((B, C + M), dtype=torch.long)
         for r, (p, n) in enumerate(zip(prompts, cached)):
@@ -120,27 +145,25 @@ class HFEngine(Engine):
             ids[r, M - m :] = torch.tensor(p[n:])
             attn[r, C - n : C] = 1
             attn[r, C + M - m :] = 1
-        cache = DynamicCache(config=self.model.config)
-        if C:
-            layers = []
-            for li, (k0, v0) in enumerate(hits[cached.index(C)][1]):  # shapes from a full row
-                K = k0.new_zeros((B, k0.shape[0], C, k0.shape[2]))
-                V = v0.new_zeros((B, v0.shape[0], C, v0.shape[2]))
-                for r, (n, kv) in enumerate(hits):
-                    if n:
-                        K[r, :, C - n :] = kv[li][0]
-                        V[r, :, C - n :] = kv[li][1]
-                layers.append((K, V))
-            cache = DynamicCache(ddp_cache_data=layers, config=self.model.config)
-        self.stats["prompt_tokens"] += sum(len(p) for p in prompts)
-        self.stats["reused_tokens"] += sum(cached)
-        attn = attn.to(device)
-        pos = (attn.cumsum(-1) - 1).clamp(min=0)[:, C:]  # real-token positions of the new columns
-        logits, cache = self._forward(ids.to(device), attn, pos, cache)
-        last_pos = pos[:, -1]
+        if not C:
+            return ids, attn, DynamicCache(config=self.model.config), C, M
+        layers = []
+        for li, (k0, v0) in enumerate(hits[cached.index(C)][1]):  # shapes from a full row
+            K = k0.new_zeros((B, k0.shape[0], C, k0.shape[2]))
+            V = v0.new_zeros((B, v0.shape[0], C, v0.shape[2]))
+            for r, (n, kv) in enumerate(hits):
+                if n:
+                    K[r, :, C - n :] = kv[li][0]
+                    V[r, :, C - n :] = kv[li][1]
+            layers.append((K, V))
+        return ids, attn, DynamicCache(ddp_cache_data=layers, config=self.model.config), C, M
 
+    def _sample(self, logits, attn, last_pos, cache, max_new_tokens, temperature, top_p):
+        """Sample up to ``max_new_tokens`` per row from the prefill's last-position ``logits``
+        [B, V]; returns tokens [B, T] and their log-probs [B, T] (CPU), the grown mask and cache."""
+        device = logits.device
         stop = torch.tensor(self.stop_ids, device=device)
-        done = torch.zeros(B, dtype=torch.bool, device=device)
+        done = torch.zeros(logits.shape[0], dtype=torch.bool, device=device)
         toks, lps = [], []
         for t in range(max_new_tokens):
             if temperature > 0:
@@ -161,29 +184,24 @@ class HFEngine(Engine):
             attn = torch.cat([attn, (~was_done).long().unsqueeze(-1)], dim=-1)
             last_pos = last_pos + 1
             logits, cache = self._forward(nxt.unsqueeze(-1), attn, last_pos.unsqueeze(-1), cache)
-
         new = torch.stack(toks, dim=1).cpu()  # [B, T]
-        lp = torch.stack(lps, dim=1).float().cpu()  # [B, T]
-        out = []
-        stop_set = set(self.stop_ids)
-        for r in range(B):
-            row = new[r].tolist()
-            n, finished = len(row), False
-            for k, t in enumerate(row):
-                if t in stop_set:
-                    n, finished = k + 1, True
-                    break
-            out.append(Generation(row[:n], lp[r, :n].tolist(), finished))
-        if self.prefix_cache and all(type(layer) is DynamicLayer for layer in cache.layers):
-            keep = attn.bool().cpu()  # [B, cache columns]: the real tokens each row fed
-            for r, (p, g) in enumerate(zip(prompts, out)):
-                fed = p + g.token_ids[: keep[r, C + M :].sum().item()]
-                cols = keep[r].nonzero().squeeze(-1).to(device)
-                new_store[tuple(fed)] = [
-                    (layer.keys[r].index_select(1, cols), layer.values[r].index_select(1, cols))
-                    for layer in cache.layers
-                ]
-        return out
+        return new, torch.stack(lps, dim=1).float().cpu(), attn, cache
+
+    def _keep_caches(self, prompts, out, attn, cache, prompt_cols, new_store) -> None:
+        """Each row's keys/values of the tokens it fed, keyed by those tokens, for the next turn."""
+        from transformers.cache_utils import DynamicLayer
+
+        if not self.prefix_cache or not all(type(ly) is DynamicLayer for ly in cache.layers):
+            return
+        device = attn.device
+        keep = attn.bool().cpu()  # [B, cache columns]: the real tokens each row fed
+        for r, (p, g) in enumerate(zip(prompts, out)):
+            fed = p + g.token_ids[: keep[r, prompt_cols:].sum().item()]
+            cols = keep[r].nonzero().squeeze(-1).to(device)
+            new_store[tuple(fed)] = [
+                (layer.keys[r].index_select(1, cols), layer.values[r].index_select(1, cols))
+                for layer in cache.layers
+            ]
 
 
 def _accepts_logits_to_keep(model) -> bool:

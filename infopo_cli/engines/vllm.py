@@ -133,6 +133,28 @@ def unique_state(model, dtype: torch.dtype | None = None) -> Iterator[tuple[str,
         yield name, t if dtype is None or not t.is_floating_point() else t.to(dtype)
 
 
+def _check_settings(ecfg: EngineConfig, sync_mode: str) -> None:
+    """One line for an engine setting outside what vLLM accepts."""
+    if ecfg.dtype not in DTYPE_BYTES:
+        raise ConfigError(
+            f"engine.dtype={ecfg.dtype!r} is not valid; accepted: {', '.join(DTYPE_BYTES)}"
+        )
+    if not 0 < ecfg.gpu_memory_utilization <= 1:
+        raise ConfigError(
+            f"engine.gpu_memory_utilization={ecfg.gpu_memory_utilization!r} is not valid; "
+            "accepted: a number in (0, 1]"
+        )
+    if ecfg.tensor_parallel_size < 1:
+        raise ConfigError(
+            f"engine.tensor_parallel_size={ecfg.tensor_parallel_size!r} is not valid; "
+            "accepted: an integer >= 1"
+        )
+    if sync_mode not in ("auto", "tensors", "files"):
+        raise ConfigError(
+            f"vllm sync_mode={sync_mode!r} is not valid; accepted: auto, tensors, files"
+        )
+
+
 class VLLMEngine(Engine):
     """Rollouts with vLLM; see the module docstring for process mode, pushes and sleep mode."""
 
@@ -146,24 +168,7 @@ class VLLMEngine(Engine):
         seed: int = 0,
         sync_mode: str = "auto",
     ):
-        if ecfg.dtype not in DTYPE_BYTES:
-            raise ConfigError(
-                f"engine.dtype={ecfg.dtype!r} is not valid; accepted: {', '.join(DTYPE_BYTES)}"
-            )
-        if not 0 < ecfg.gpu_memory_utilization <= 1:
-            raise ConfigError(
-                f"engine.gpu_memory_utilization={ecfg.gpu_memory_utilization!r} is not valid; "
-                "accepted: a number in (0, 1]"
-            )
-        if ecfg.tensor_parallel_size < 1:
-            raise ConfigError(
-                f"engine.tensor_parallel_size={ecfg.tensor_parallel_size!r} is not valid; "
-                "accepted: an integer >= 1"
-            )
-        if sync_mode not in ("auto", "tensors", "files"):
-            raise ConfigError(
-                f"vllm sync_mode={sync_mode!r} is not valid; accepted: auto, tensors, files"
-            )
+        _check_settings(ecfg, sync_mode)
         self.cfg = ecfg
         self.stop_ids = list(stop_ids)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -185,24 +190,33 @@ class VLLMEngine(Engine):
         self._check: dict[str, float] = {}
         self._weights_dir: Path | None = None
 
+        self.llm = self._start(model_path, max_model_len, seed)
+        self.tied_head = bool(getattr(self._hf_config(model_path), "tie_word_embeddings", False))
+        reload_log = logging.getLogger(ExpectedReloadFallbacks.LOGGER)
+        for f in [f for f in reload_log.filters if isinstance(f, ExpectedReloadFallbacks)]:
+            reload_log.removeFilter(f)
+        reload_log.addFilter(ExpectedReloadFallbacks(self.tied_head))
+
+    def _start(self, model_path: str, max_model_len: int | None, seed: int):
+        """The ``vllm.LLM``; on CPU its key/value cache sized from the batch and free memory."""
         from vllm import LLM
 
+        ecfg = self.cfg
         kwargs: dict = {}
         if self.device == "cpu" and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
             import psutil
 
-            length = max_model_len or int(
-                getattr(self._hf_config(model_path), "max_position_embeddings", 2048)
-            )
+            hf = self._hf_config(model_path)
+            length = max_model_len or int(getattr(hf, "max_position_embeddings", 2048))
             kwargs["kv_cache_memory_bytes"] = cpu_kv_cache_bytes(
-                kv_bytes_per_token(self._hf_config(model_path), ecfg.dtype),
+                kv_bytes_per_token(hf, ecfg.dtype),
                 length,
                 ecfg.batch_size,
                 ecfg.gpu_memory_utilization,
                 psutil.virtual_memory().available,
             )
         threads = torch.get_num_threads()
-        self.llm = LLM(
+        llm = LLM(
             model=model_path,
             dtype=ecfg.dtype,
             seed=seed,
@@ -219,11 +233,7 @@ class VLLMEngine(Engine):
         )
         if self.device == "cuda" and torch.get_num_threads() != threads:
             torch.set_num_threads(threads)  # vLLM drops an in-process caller to one thread
-        self.tied_head = bool(getattr(self._hf_config(model_path), "tie_word_embeddings", False))
-        reload_log = logging.getLogger(ExpectedReloadFallbacks.LOGGER)
-        for f in [f for f in reload_log.filters if isinstance(f, ExpectedReloadFallbacks)]:
-            reload_log.removeFilter(f)
-        reload_log.addFilter(ExpectedReloadFallbacks(self.tied_head))
+        return llm
 
     def _default_sync_mode(self) -> str:
         """In-memory tensors where the engine shares the process (measured faster on CPU, and no

@@ -31,9 +31,20 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 from rich.table import Table
 
+from infopo_cli.config import validate
+from infopo_cli.core.chat import ChatFormat
 from infopo_cli.core.evaluation import mean, run_eval, summary_line
 from infopo_cli.errors import ConfigError
+from infopo_cli.recipes.setup import (
+    build_engine,
+    build_simulator,
+    build_task,
+    load_policy,
+    seed_everything,
+)
+from infopo_cli.runtime.models import load_tokenizer
 from infopo_cli.simulators.base import FatalSimulatorError, budget_message, over_budget
+from infopo_cli.zoo.tiny import tiny_path
 
 POLICIES = ("model", "oracle", "prompt", "prompt_ask")
 ASK_INSTRUCTION = (
@@ -76,17 +87,63 @@ def pick_checkpoint(run: str, run_step: int | None) -> Path:
 
 def evaluate_main(cfg: DictConfig, run_dir: Path) -> dict:
     """``infopo eval``: writes eval.json and conversations.jsonl into the run dir; prints a table."""
-    from infopo_cli.config import validate
-    from infopo_cli.recipes.setup import (
-        build_engine,
-        build_simulator,
-        build_task,
-        load_policy,
-        seed_everything,
-    )
-
     typed = validate(cfg)
-    ecfg, mcfg, evcfg = typed["engine"], typed["model"], typed["eval"]
+    ecfg, evcfg = typed["engine"], typed["eval"]
+    policy_kind, run = check_policy(cfg)
+    seed_everything(cfg.seed)
+    console = Console()
+    task = build_task(cfg)
+    instances = task.instances(task.split)
+    if evcfg.num_tasks:
+        instances = instances[: evcfg.num_tasks]
+    if not instances:
+        raise ConfigError(f"task.split={task.split!r} of task {task.name} has no instances")
+    simulator = build_simulator(cfg, run_dir)
+    t0 = time.time()
+    player = build_player(cfg, typed, policy_kind, task, console)
+    if policy_kind == "prompt_ask":
+        instances = [with_instruction(inst, ASK_INSTRUCTION) for inst in instances]
+    try:
+        temperature, k = decoding(cfg, run if policy_kind == "model" else None, console)
+        results, agg = run_eval(
+            player.engine,
+            player.chat,
+            task,
+            simulator,
+            instances,
+            k=k,
+            temperature=temperature,
+            max_new_tokens=ecfg.max_new_tokens,
+            max_len=player.max_len,
+            policy=player.policy,
+        )
+        sim_stats = {
+            "name": getattr(simulator, "name", type(simulator).__name__),
+            **{k.removeprefix("simulator/"): v for k, v in simulator.pop_stats().items()},
+        }
+    finally:
+        simulator.close()
+        if player.engine is not None:
+            player.engine.close()
+    agg["wall_s"] = time.time() - t0
+    out = {
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "policy": policy_kind,
+        "model": player.model_path,
+        "task": task.name,
+        "split": task.split,
+        "aggregate": agg,
+        "simulator": sim_stats,
+        "tasks": [{k: v for k, v in r.items() if k != "conversations"} for r in results],
+    }
+    write_outputs(run_dir, out, results)
+    report(console, run_dir, results, out, sim_stats)
+    check_budget(simulator, agg)
+    return out
+
+
+def check_policy(cfg: DictConfig) -> tuple[str, str | None]:
+    """``policy`` and ``run`` of the command, refused in one line when they do not go together."""
     policy_kind = cfg.get("policy", "model")
     if policy_kind not in POLICIES:
         raise ConfigError(f"policy={policy_kind!r} is not valid; accepted: {', '.join(POLICIES)}")
@@ -100,84 +157,50 @@ def evaluate_main(cfg: DictConfig, run_dir: Path) -> dict:
             f"policy={policy_kind} evaluates the untrained model, so run= does not apply; "
             "accepted: policy=model with run=, or drop run="
         )
-    seed_everything(cfg.seed)
-    console = Console()
-    task = build_task(cfg)
-    instances = task.instances(task.split)
-    if evcfg.num_tasks:
-        instances = instances[: evcfg.num_tasks]
-    if not instances:
-        raise ConfigError(f"task.split={task.split!r} of task {task.name} has no instances")
-    simulator = build_simulator(cfg, run_dir)
-    t0 = time.time()
-    if policy_kind == "oracle":
-        from infopo_cli.core.chat import ChatFormat
-        from infopo_cli.runtime.models import load_tokenizer
-        from infopo_cli.zoo.tiny import tiny_path
+    return policy_kind, run
 
+
+@dataclasses.dataclass
+class Player:
+    """What plays the episodes: an engine over a model, or a text policy (the oracle)."""
+
+    engine: object | None
+    chat: ChatFormat
+    policy: object | None
+    model_path: str
+    max_len: int
+
+
+def build_player(cfg: DictConfig, typed: dict, policy_kind: str, task, console: Console) -> Player:
+    """The oracle (text, no model), or the configured model / a run's checkpoint on an engine."""
+    ecfg, mcfg = typed["engine"], typed["model"]
+    run = cfg.get("run")
+    if policy_kind == "oracle":
         # The oracle writes text; a tokenizer is only needed to record its turns as tokens.
         chat = ChatFormat(load_tokenizer(str(tiny_path())))
-        engine, policy, model_path = None, task.oracle_action, "oracle"
-        max_len = ORACLE_MAX_LEN
         if run:
             console.print(f"policy=oracle: run={run} is ignored")
-    else:
-        ckpt = pick_checkpoint(run, run_step) if run else None
-        if ckpt is not None:
-            _warn_task_mismatch(console, Path(run), task.name)
-            console.print(f"evaluating checkpoint {ckpt}")
-        model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None)
-        engine = build_engine(
-            ecfg, model, tok, chat, model_path, max_len=mcfg.max_len, seed=cfg.seed
-        )
-        policy, max_len = None, mcfg.max_len
-        if policy_kind == "prompt_ask":
-            instances = [with_instruction(inst, ASK_INSTRUCTION) for inst in instances]
-    try:
-        temperature, k = decoding(cfg, run if policy_kind == "model" else None, console)
-        results, agg = run_eval(
-            engine,
-            chat,
-            task,
-            simulator,
-            instances,
-            k=k,
-            temperature=temperature,
-            max_new_tokens=ecfg.max_new_tokens,
-            max_len=max_len,
-            policy=policy,
-        )
-        sim_stats = {
-            "name": getattr(simulator, "name", type(simulator).__name__),
-            **{k.removeprefix("simulator/"): v for k, v in simulator.pop_stats().items()},
-        }
-    finally:
-        simulator.close()
-        if engine is not None:
-            engine.close()
-    agg["wall_s"] = time.time() - t0
-    out = {
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "policy": policy_kind,
-        "model": model_path,
-        "task": task.name,
-        "split": task.split,
-        "aggregate": agg,
-        "simulator": sim_stats,
-        "tasks": [{k: v for k, v in r.items() if k != "conversations"} for r in results],
-    }
-    write_outputs(run_dir, out, results)
-    console.print(
-        results_table(results, f"{task.name} / {task.split}: {policy_kind} ({model_path})")
-    )
+        return Player(None, chat, task.oracle_action, "oracle", ORACLE_MAX_LEN)
+    ckpt = pick_checkpoint(run, cfg.get("run_step")) if run else None
+    if ckpt is not None:
+        _warn_task_mismatch(console, Path(run), task.name)
+        console.print(f"evaluating checkpoint {ckpt}")
+    model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None)
+    engine = build_engine(ecfg, model, tok, chat, model_path, max_len=mcfg.max_len, seed=cfg.seed)
+    return Player(engine, chat, None, model_path, mcfg.max_len)
+
+
+def report(console: Console, run_dir: Path, results: list, out: dict, sim_stats: dict) -> None:
+    """The per-task table and the summary line."""
+    agg = out["aggregate"]
+    title = f"{out['task']} / {out['split']}: {out['policy']} ({out['model']})"
+    console.print(results_table(results, title))
     truncated = sim_stats.get("truncated", 0)
     console.print(
         f"{summary_line(agg)} | {agg['wall_s']:.1f}s"
         + (f" | {truncated} simulator replies cut at max_tokens" if truncated else "")
         + f"\nwrote {run_dir / 'eval.json'} and {run_dir / 'conversations.jsonl'}"
     )
-    check_budget(simulator, agg)
-    return out
 
 
 def write_outputs(run_dir: Path, out: dict, results: list[dict]) -> None:

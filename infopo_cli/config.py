@@ -175,6 +175,13 @@ class TrainerConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     ppo_epochs: int = 1
+    """Passes over the batch; each pass takes ``mini_batches`` optimizer steps."""
+    mini_batches: int = 1
+    """Optimizer steps per pass over the rollout batch (PPO-style; reference: batch / mini-batch, e.g.
+    64 / 16 = 4): the batch is cut, in its fixed order (no shuffle), into this many consecutive
+    mini-batches of near-equal size, each a token-mean loss and one AdamW step, with the old
+    log-probs those of the rollout policy throughout. Under ddp/fsdp2 each rank cuts its own slice.
+    1: one step per pass over the whole batch."""
     clip_low: float = 0.2
     clip_high: float = 0.2
     dual_clip: float = 3.0
@@ -230,6 +237,7 @@ class TrainerConfig:
         _check(self.weight_decay >= 0, "trainer.weight_decay", self.weight_decay, "a number >= 0")
         _check(self.grad_clip > 0, "trainer.grad_clip", self.grad_clip, "a number > 0")
         _check(self.ppo_epochs >= 1, "trainer.ppo_epochs", self.ppo_epochs, "an integer >= 1")
+        _check(self.mini_batches >= 1, "trainer.mini_batches", self.mini_batches, "an integer >= 1")
         _check(0 <= self.clip_low < 1, "trainer.clip_low", self.clip_low, "a number in [0, 1)")
         _check(self.clip_high >= 0, "trainer.clip_high", self.clip_high, "a number >= 0")
         _check(self.dual_clip > 1, "trainer.dual_clip", self.dual_clip, "a number > 1")

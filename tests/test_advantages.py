@@ -137,3 +137,29 @@ def test_bad_mode_and_tau_raise():
         fuse_advantages(*make_case(), mode="nope")
     with pytest.raises(ValueError, match="tau"):
         fuse_advantages(*make_case(), tau=0.0)
+
+
+def test_a_group_of_one_gates_as_std_one():
+    """A group left with one trajectory (its failed episodes dropped) has std 1, as in the reference:
+    gate sigmoid(-1 / tau), not the 0.5 of a tied group."""
+    from infopo_cli.core.advantages import group_outcome_std, variance_gate
+    from infopo_cli.runtime.credit import variance_gate as view_gate
+
+    outcomes = torch.tensor([0.0, 1.0, 1.0, 0.3])
+    groups = ["solo", "tie", "tie", "solo2"]
+    assert group_outcome_std(outcomes, groups).tolist() == [1.0, 0.0, 0.0, 1.0]
+    gate = variance_gate(outcomes, groups, tau=0.05)
+    assert gate.tolist() == pytest.approx([sigmoid(-1 / 0.05), 0.5, 0.5, sigmoid(-1 / 0.05)])
+    assert view_gate([0.3], 0.5) == pytest.approx(sigmoid(-1 / 0.5))
+    # fused by hand: the solo trajectory's outcome advantage is S / (1 + eps); one IG value per
+    # group of one normalises to 0, so give the solo group two non-zero tokens
+    mask = torch.ones(4, 2)
+    intrinsic = torch.tensor([[1.0, 3.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    tau, beta = 0.5, 0.5
+    adv = fuse_advantages(outcomes, groups, intrinsic, mask, beta=beta, tau=tau)
+    a_int = (torch.tensor([1.0, 3.0]) - 2.0) / (statistics.stdev([1.0, 3.0]) + EPS)
+    a_out = torch.tensor([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.3]) / (1 + EPS)
+    all_int = torch.cat([a_int, torch.zeros(6)])
+    m = min(1.0, max(a_out.std().item() + EPS, 1.0) / (all_int.std().item() + EPS))
+    want0 = beta * sigmoid(-1 / tau) * m * a_int
+    assert adv[0].tolist() == pytest.approx(want0.tolist(), abs=1e-6)

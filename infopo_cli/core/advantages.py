@@ -42,10 +42,12 @@ def outcome_advantage(outcomes: torch.Tensor, groups: Sequence[Hashable]) -> tor
 
 
 def group_outcome_std(outcomes: torch.Tensor, groups: Sequence[Hashable]) -> torch.Tensor:
-    """std_g(S) of each trajectory's group, per trajectory [N] (0 for a group of one)."""
+    """std_g(S) of each trajectory's group, per trajectory [N]; a group of one has std 1, the
+    convention of ``outcome_advantage`` and of the reference (such a group arises when the failed
+    episodes of a group are dropped)."""
     out = torch.zeros_like(outcomes, dtype=torch.float32)
     for idx in _group_index(groups):
-        out[idx] = _std(outcomes[idx].float())
+        out[idx] = 1.0 if len(idx) == 1 else _std(outcomes[idx].float())
     return out
 
 
@@ -84,7 +86,8 @@ def magnitude_bound(
 
 
 def variance_gate(outcomes: torch.Tensor, groups: Sequence[Hashable], tau: float) -> torch.Tensor:
-    """gate_g = sigmoid(-std_g(S) / tau), per trajectory [N]: 0.5 when a group's outcomes tie."""
+    """gate_g = sigmoid(-std_g(S) / tau), per trajectory [N]: 0.5 when a group's outcomes tie,
+    sigmoid(-1 / tau) for a group of one (std 1, ``group_outcome_std``)."""
     return torch.sigmoid(-group_outcome_std(outcomes, groups) / tau)
 
 

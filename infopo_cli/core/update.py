@@ -1,9 +1,12 @@
 """The policy side of a step: log-probs of a batch and the PPO-clip update (docs/method.md, Policy loss).
 
-Micro-batches rows under a token budget and accumulates gradients so that the loss is one token-mean
-over every agent token of the batch, whatever the micro-batching. Under several ranks
-(``infopo_cli.runtime.distributed``) the batch is the global one: the token count is summed over ranks, every
-rank runs the same number of micro-batches (a rank with fewer adds zero-weight ones, because DDP and
+The batch is split into ``trainer.mini_batches`` consecutive mini-batches, one optimizer step each
+(PPO-style; the old log-probs stay fixed across them). Each mini-batch is micro-batched under a token
+budget with gradients accumulated, so that its loss is one token-mean over every agent token of the
+mini-batch, whatever the micro-batching. Under several ranks each rank splits its own slice of the
+batch the same way (``infopo_cli.runtime.distributed``), mini-batch i being the union of every
+rank's i-th part: its token count is summed over ranks, every rank runs the same number of
+micro-batches in it (a rank with fewer adds zero-weight ones, because DDP and
 FSDP2 synchronise inside backward), and losses are multiplied by the world size to undo the
 gradient averaging of DDP/FSDP2.
 """
@@ -25,6 +28,16 @@ from infopo_cli.runtime.distributed import (
     optimizer_state,
     unwrap,
 )
+
+
+def mini_batch_rows(n_rows: int, mini_batches: int) -> list[range]:
+    """The rows of each mini-batch: ``mini_batches`` consecutive runs of the batch in its fixed order
+    (no shuffle), sizes differing by at most one. Trajectories come grouped by prompt, so when
+    ``mini_batches`` divides the number of prompts each mini-batch holds whole groups."""
+    return [
+        range(n_rows * i // mini_batches, n_rows * (i + 1) // mini_batches)
+        for i in range(mini_batches)
+    ]
 
 
 def scheduled_lr(cfg: TrainerConfig, step: int) -> float:
@@ -81,8 +94,9 @@ class PolicyTrainer:
         old_logprobs: torch.Tensor,
         step: int = 1,
     ) -> dict[str, float]:
-        """``ppo_epochs`` passes of PPO-clip over the batch, one optimizer step per pass, at the
-        learning rate of ``step``."""
+        """``ppo_epochs`` passes of PPO-clip over the batch, each pass one optimizer step per
+        mini-batch (``mini_batches``, in the batch's fixed order), at the learning rate of ``step``.
+        The old log-probs stay those of the rollout policy across every step."""
         cfg = self.cfg
         for g in self.optimizer.param_groups:
             g["lr"] = scheduled_lr(cfg, step)
@@ -95,32 +109,60 @@ class PolicyTrainer:
         if ref_lp is not None:
             tensors["ref_logprobs"] = ref_lp
         world = self.world
-        total = world.sum(float(tensors["action_mask"].sum()))  # agent tokens of the global batch
-        lengths = tensors["attention_mask"].sum(-1).tolist()
-        batches = token_batches(lengths, cfg.micro_batch_tokens)
-        n_micro = world.max(len(batches))  # backward synchronises: every rank runs as many
+        n_rows = int(tensors["input_ids"].shape[0])
+        plans = [self._plan(tensors, rows) for rows in mini_batch_rows(n_rows, cfg.mini_batches)]
         # DDP/FSDP2 average gradients over ranks; the loss is a global sum
         scale = float(world.size)
         sums: dict[str, float] = defaultdict(float)
         self.model.train()
         for _ in range(cfg.ppo_epochs):
-            self.optimizer.zero_grad(set_to_none=True)
-            for j in range(n_micro):
-                with grad_sync(self.model, sync=j == n_micro - 1):
-                    if j >= len(batches):
-                        self._idle_micro_batch(tensors, scale)
-                        continue
-                    mb = self._rows(tensors, batches[j])
-                    self._micro_step(mb, total, scale, ref_lp is not None, sums)
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-            if hasattr(grad_norm, "full_tensor"):  # FSDP2: a DTensor
-                grad_norm = grad_norm.full_tensor()
-            self.optimizer.step()
-            sums["train/grad_norm"] += float(grad_norm)
+            for plan in plans:
+                self._optimizer_step(tensors, plan, scale, ref_lp is not None, sums)
+        n_steps = cfg.ppo_epochs * cfg.mini_batches
         return {
-            **{k: v / cfg.ppo_epochs for k, v in sums.items()},
+            **{k: v / n_steps for k, v in sums.items()},
             "train/lr": scheduled_lr(cfg, step),
         }
+
+    def _plan(self, tensors: dict[str, torch.Tensor], rows: range) -> tuple[float, list, int]:
+        """One mini-batch: its global agent-token count (the token-mean's denominator), its
+        micro-batches (row indices of the batch) and how many every rank runs."""
+        total = self.world.sum(float(tensors["action_mask"][rows.start : rows.stop].sum()))
+        lengths = tensors["attention_mask"][rows.start : rows.stop].sum(-1).tolist()
+        batches = [
+            [rows.start + i for i in b] for b in token_batches(lengths, self.cfg.micro_batch_tokens)
+        ]
+        return (
+            total,
+            batches,
+            self.world.max(len(batches)),
+        )  # backward synchronises: all run as many
+
+    def _optimizer_step(
+        self,
+        tensors: dict[str, torch.Tensor],
+        plan: tuple[float, list, int],
+        scale: float,
+        with_ref: bool,
+        sums: dict[str, float],
+    ) -> None:
+        """Gradients of one mini-batch, accumulated over its micro-batches, then one AdamW step."""
+        total, batches, n_micro = plan
+        if n_micro == 0:  # no rank has a row in this mini-batch (a batch smaller than mini_batches)
+            return
+        self.optimizer.zero_grad(set_to_none=True)
+        for j in range(n_micro):
+            with grad_sync(self.model, sync=j == n_micro - 1):
+                if j >= len(batches):
+                    self._idle_micro_batch(tensors, scale)
+                    continue
+                mb = self._rows(tensors, batches[j])
+                self._micro_step(mb, total, scale, with_ref, sums)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        if hasattr(grad_norm, "full_tensor"):  # FSDP2: a DTensor
+            grad_norm = grad_norm.full_tensor()
+        self.optimizer.step()
+        sums["train/grad_norm"] += float(grad_norm)
 
     def _micro_step(
         self,

@@ -38,8 +38,10 @@ def sample_std(xs: list[float]) -> float:
 
 
 def variance_gate(outcomes: list[float], tau: float) -> float:
-    """sigmoid(-std / tau): near 0.5 for tied groups, towards 0 as outcomes spread."""
-    return 1.0 / (1.0 + math.exp(sample_std(outcomes) / tau))
+    """sigmoid(-std / tau): near 0.5 for tied groups, towards 0 as outcomes spread; a group of one
+    has std 1 (as ``infopo_cli.core.advantages.group_outcome_std``)."""
+    std = 1.0 if len(outcomes) == 1 else sample_std(outcomes)
+    return 1.0 / (1.0 + math.exp(std / tau))
 
 
 def group_records(records: list[dict], tau: float) -> list[dict]:

@@ -123,7 +123,7 @@ class TrainRecipe:
             model = lora.add_adapters(model, mcfg.lora)
         ref = copy.deepcopy(model).eval().requires_grad_(False) if tcfg.kl_coef > 0 else None
         self.model = model  # the plain module; `policy` is what the update runs through
-        self.policy = wrap(model, world, bf16=tcfg.autocast == "bf16")  # DDP wrapper or FSDP2
+        self.policy = wrap(model, world)  # DDP wrapper or FSDP2
         self.trainer = PolicyTrainer(self.policy, tcfg, ref, world)
         self.engine = build_engine(
             self.ecfg,

@@ -178,3 +178,17 @@ def test_example_task_trains_from_the_users_own_folder(tmp_path):
         line for line in (run / "metrics.jsonl").read_text().splitlines() if "train/success" in line
     ]
     assert len(steps) == 2
+
+
+def test_a_class_named_on_the_command_line_gets_only_the_keys_given(tmp_path):
+    p = infopo(
+        "eval",
+        "task._target_=twenty_questions.TwentyQuestionsTask",
+        "task.max_turns=4",
+        "policy=oracle",
+        "eval.num_tasks=3",
+        f"hydra.run.dir={tmp_path / 'ev'}",
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "success 1.000" in p.stdout

@@ -30,7 +30,33 @@ APPS = {
         "evaluate a model, a run's checkpoint or an oracle on a task split",
     ),
 }
-GROUPS = ("task", "simulator", "model", "engine", "fusion", "trainer", "logger", "infogain")
+GROUPS = (
+    "task",
+    "simulator",
+    "model",
+    "engine",
+    "fusion",
+    "trainer",
+    "logger",
+    "infogain",
+    "experiment",
+    "model_tuning",
+)
+HELP_GROUPS = (*GROUPS, "hydra/launcher")
+# Hydra's own flags that take a value (``--config-dir DIR`` as well as ``--config-dir=DIR``)
+VALUE_FLAGS = {
+    "--config-path",
+    "-cp",
+    "--config-name",
+    "-cn",
+    "--config-dir",
+    "-cd",
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--experimental-rerun",
+}
 
 
 def usage() -> str:
@@ -45,7 +71,9 @@ def usage() -> str:
         "  view    infopo view RUN_DIR [--step N ...]: RUN_DIR/view.html, each turn's IG and advantage",
         "",
         "config groups (pick with group=option; set fields with group.key=value):",
-        *(f"  {g:<10} {', '.join(group_options(g))}" for g in GROUPS),
+        *(f"  {g:<14} {', '.join(group_options(g))}" for g in HELP_GROUPS),
+        "  (experiment adds with +experiment=; model_tuning follows model; hydra/launcher runs sweeps)",
+        "  your own groups: --config-dir DIR (DIR/task/<option>.yaml, ...); docs/extending.md",
         "",
         "examples:",
         "  infopo train                                   # embedded default on CPU",
@@ -85,7 +113,101 @@ def _expand(overrides: list[str]) -> list[list[str]]:
     return sets
 
 
-def precheck(config_name: str, overrides: list[str]) -> None:
+def split_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(overrides, search path): the key=value words, and the config folders given with
+    ``--config-dir`` or ``hydra.searchpath=[...]`` (as Hydra search-path entries)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides, searchpath, i = [], [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("-"):
+            flag, eq, val = a.partition("=")
+            if flag in VALUE_FLAGS and not eq and i + 1 < len(argv):
+                i += 1
+                val = argv[i]
+            if flag in ("--config-dir", "-cd"):
+                searchpath.append(f"file://{Path(val).expanduser().resolve()}")
+        else:
+            overrides.append(a)
+        i += 1
+    for a in overrides:
+        if a.startswith("hydra.searchpath="):
+            try:
+                value = OverridesParser.create().parse_override(a).value()
+            except Exception:
+                continue
+            searchpath.extend(str(v) for v in (value if isinstance(value, list) else [value]))
+    return overrides, searchpath
+
+
+def replace_targets(argv: list[str]) -> list[str]:
+    """``task._target_=my.Task`` (or ``simulator._target_=``) without a ``task=`` option replaces the
+    default option's keys instead of merging into them: the new class gets only the keys given."""
+    words, i = [], 0
+    while i < len(argv):  # (index, word) of the overrides, flag values skipped
+        a = argv[i]
+        if a.startswith("-"):
+            i += 2 if a in VALUE_FLAGS else 1
+            continue
+        words.append((i, a))
+        i += 1
+    out = list(argv)
+    for group in ("task", "simulator"):
+        keys = [w.partition("=")[0] for _, w in words]
+        if f"{group}._target_" not in keys or any(k.lstrip("+~") == group for k in keys):
+            continue
+        for idx, w in words:
+            if w.startswith(f"{group}."):
+                out[idx] = f"+{w}"
+        out.append(f"~{group}")
+    return out
+
+
+def _with_searchpath(overrides: list[str], searchpath: list[str]) -> list[str]:
+    plain = [o for o in overrides if not o.startswith("hydra.searchpath=")]
+    return [*plain, f"hydra.searchpath=[{','.join(searchpath)}]"] if searchpath else plain
+
+
+def _unknown_key(config_name: str, ov: list[str], key: str, searchpath: list[str]) -> str | None:
+    """``key is not a known key (did you mean ...?); accepted: ...`` for an override of a key the
+    config does not have, or None when the config without that override does not compose either."""
+    import difflib
+
+    from hydra import compose
+    from omegaconf import DictConfig
+
+    rest = [o for o in ov if o.partition("=")[0] != key]
+    try:
+        node = compose(config_name=config_name, overrides=_with_searchpath(rest, searchpath))
+    except Exception:
+        return None
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if isinstance(node, DictConfig) and part in node:
+            node = node[part]
+            continue
+        prefix = ".".join(parts[:i])
+        known = sorted(str(k) for k in node) if isinstance(node, DictConfig) else []
+        close = difflib.get_close_matches(part, known, n=1)
+        where = f"{prefix}." if prefix else ""
+        hint = f" (did you mean {where}{close[0]}?)" if close else ""
+        accepted = ", ".join(known) if known else f"none ({prefix} is a value, not a group)"
+        return f"{key} is not a known key{hint}; accepted: {accepted}"
+    return None
+
+
+def check_targets(cfg) -> None:
+    """``task`` and ``simulator`` name importable classes, and every key of theirs is a parameter."""
+    from infopo_cli.recipes.setup import check_params, load_target
+
+    for group in ("task", "simulator"):
+        node = cfg.get(group)
+        if node is not None and "_target_" in node:
+            check_params(node, group, load_target(node._target_, group))
+
+
+def precheck(config_name: str, overrides: list[str], searchpath: list[str] | None = None) -> None:
     """Compose and validate the config for these overrides; one clear line on the first problem."""
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
@@ -93,6 +215,7 @@ def precheck(config_name: str, overrides: list[str]) -> None:
 
     from infopo_cli.config import CONF_DIR, group_options, validate
 
+    searchpath = searchpath or []
     try:
         sets = _expand(overrides)
     except HydraException as e:
@@ -102,17 +225,21 @@ def precheck(config_name: str, overrides: list[str]) -> None:
             for o in ov:  # unknown group option: name the group's options
                 key, _, val = o.partition("=")
                 group = key.lstrip("+~")
-                if group in GROUPS and "." not in group and val and val not in group_options(group):
-                    fail(
-                        f"{group}={val} is not an option; accepted: {', '.join(group_options(group))}"
-                    )
+                options = group_options(group, searchpath)
+                if group in GROUPS and val and val != "null" and val not in options:
+                    fail(f"{group}={val} is not an option; accepted: {', '.join(options)}")
             try:
-                cfg = compose(config_name=config_name, overrides=ov)
+                cfg = compose(config_name=config_name, overrides=_with_searchpath(ov, searchpath))
                 validate(cfg)
+                check_targets(cfg)
             except ConfigError as e:
                 fail(str(e))
             except (HydraException, OmegaConfBaseException) as e:
-                fail(str(e).splitlines()[0])
+                first = str(e).splitlines()[0]
+                if first.startswith("Could not override '"):
+                    key = first[len("Could not override '") :].split("'")[0]
+                    first = _unknown_key(config_name, ov, key, searchpath) or first
+                fail(first)
 
 
 def run_app(name: str, argv: list[str]) -> None:
@@ -123,15 +250,19 @@ def run_app(name: str, argv: list[str]) -> None:
     from infopo_cli.simulators.base import FatalSimulatorError
 
     config_name, target, _ = APPS[name]
-    overrides = [a for a in argv if not a.startswith("-")]
-    if not any(
-        a in ("--help", "-h", "--hydra-help", "--info") or a.startswith(("--cfg", "-c"))
-        for a in argv
+    argv = replace_targets(argv)
+    overrides, searchpath = split_args(argv)
+    if (
+        not any(
+            a in ("--help", "-h", "--hydra-help", "--info") or a.startswith(("--cfg", "-c="))
+            for a in argv
+        )
+        and "-c" not in argv
     ):
-        precheck(config_name, overrides)
+        precheck(config_name, overrides, searchpath)
         if name in ("train", "sft") and "-m" not in argv and "--multirun" not in argv:
-            argv = resolve_resume(config_name, argv)
-            overrides = [a for a in argv if not a.startswith("-")]
+            argv = resolve_resume(config_name, argv, searchpath)
+            overrides, _ = split_args(argv)
     module, fn = target.split(":")
 
     def task_fn(cfg) -> None:
@@ -150,8 +281,10 @@ def run_app(name: str, argv: list[str]) -> None:
         except ConfigError as e:
             if HydraConfig.get().mode.name == "MULTIRUN":
                 raise  # let Hydra mark this job failed and go on with the sweep
+            discard_if_unused(run_dir)
             fail(str(e))
         except FatalSimulatorError as e:  # bad key, unknown model: nothing to retry
+            discard_if_unused(run_dir)
             print(f"error: simulator: {e}", file=sys.stderr)
             sys.exit(1)
         except KeyboardInterrupt:
@@ -165,7 +298,26 @@ def run_app(name: str, argv: list[str]) -> None:
     hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(task_fn)()
 
 
-def resolve_resume(config_name: str, argv: list[str]) -> list[str]:
+def discard_if_unused(run_dir: Path) -> None:
+    """Remove a run folder that holds nothing but Hydra's ``.hydra/`` and the log: the command
+    failed before any work, so there is no run to keep (an empty dated parent goes with it)."""
+    import re
+    import shutil
+
+    if not run_dir.is_dir():
+        return
+    for p in run_dir.iterdir():
+        if not ((p.name == ".hydra" and p.is_dir()) or (p.suffix == ".log" and p.is_file())):
+            return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    parent = run_dir.parent
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent.name) and not any(parent.iterdir()):
+        parent.rmdir()
+
+
+def resolve_resume(
+    config_name: str, argv: list[str], searchpath: list[str] | None = None
+) -> list[str]:
     """``resume=auto`` becomes the newest matching run (or a new run); a resumed run writes into its
     own folder (``hydra.run.dir``) unless the command names another, and Hydra writes no second
     ``.hydra/`` config over the run's."""
@@ -179,9 +331,13 @@ def resolve_resume(config_name: str, argv: list[str]) -> list[str]:
     if not value or value == "null":
         return argv
     if value == "auto":
-        plain = [a for a in argv if not a.startswith(("-", "resume="))]
+        plain = [a for a in split_args(argv)[0] if not a.startswith("resume=")]
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=plain, return_hydra_config=True)
+            cfg = compose(
+                config_name=config_name,
+                overrides=_with_searchpath(plain, searchpath or []),
+                return_hydra_config=True,
+            )
         template = OmegaConf.to_container(cfg.hydra.run, resolve=False)["dir"]
         root = output_root(template)
         del cfg["hydra"]

@@ -400,19 +400,45 @@ def typed(cfg: DictConfig, group: str):
     known = {f.name for f in fields(schema)}
     unknown = [k for k in node if k not in known]
     if unknown:
-        raise ConfigError(
-            f"{group}.{unknown[0]} is not a known key; accepted: {', '.join(sorted(known))}"
-        )
+        raise ConfigError(unknown_key(f"{group}.{unknown[0]}", known))
     try:
         merged = OmegaConf.merge(OmegaConf.structured(schema), node)
         return OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:
         msg = str(e).splitlines()[0]
-        raise ConfigError(f"{group}: {msg}") from None
+        key = getattr(e, "full_key", None)
+        raise ConfigError(f"{group}.{key}: {msg}" if key else f"{group}: {msg}") from None
 
 
-def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+def unknown_key(key: str, known) -> str:
+    """``key is not a known key (did you mean <closest>?); accepted: ...``, one line."""
+    import difflib
+
+    known = sorted(known)
+    prefix, _, last = key.rpartition(".")
+    close = difflib.get_close_matches(last, known, n=1)
+    hint = f" (did you mean {prefix + '.' if prefix else ''}{close[0]}?)" if close else ""
+    return f"{key} is not a known key{hint}; accepted: {', '.join(known)}"
+
+
+def group_options(group: str, searchpath: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The options of a config group: the package's, and those of the search-path folders
+    (``--config-dir``, ``hydra.searchpath``: ``file://``, ``pkg://`` or plain paths)."""
+    dirs = [CONF_DIR]
+    for entry in searchpath:
+        scheme, sep, rest = entry.partition("://")
+        if not sep:
+            dirs.append(Path(entry))
+        elif scheme == "file":
+            dirs.append(Path(rest))
+        elif scheme == "pkg":
+            try:
+                from importlib.resources import files
+
+                dirs.append(Path(str(files(rest.replace("/", ".")))))
+            except Exception:  # an unknown package: Hydra's composition names it
+                continue
+    return sorted({p.stem for d in dirs for p in (d / group).glob("*.yaml")})
 
 
 def validate(cfg: DictConfig) -> dict:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from infopo_cli.config import EngineConfig, ModelConfig, TrainerConfig
@@ -34,13 +34,52 @@ def pick_device(name: str) -> str:
     return name
 
 
+def load_target(target, group: str):
+    """The class a ``_target_`` names (any importable ``module.Class``), or one line saying why not."""
+    import difflib
+    import importlib
+
+    module_name, _, attr = str(target).rpartition(".")
+    if not module_name:
+        raise ConfigError(
+            f"{group}._target_={target!r} is not an import path; accepted: module.Class"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(
+            f"{group}._target_={target!r} cannot be imported ({e}); accepted: an importable "
+            "module.Class (is its folder on PYTHONPATH?)"
+        ) from None
+    if not hasattr(module, attr):
+        names = [n for n in dir(module) if isinstance(getattr(module, n), type)]
+        close = difflib.get_close_matches(attr, names, n=1)
+        hint = f" (did you mean {module_name}.{close[0]}?)" if close else ""
+        raise ConfigError(f"{group}._target_={target!r}: {module_name} has no {attr!r}{hint}")
+    return getattr(module, attr)
+
+
+def check_params(node: DictConfig, group: str, cls, extra=()) -> None:
+    """Every key of the group is a parameter of the class it names (unless it takes ``**kwargs``):
+    a config written for another class fails in one line instead of inside the constructor."""
+    params = inspect.signature(cls).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = [str(k) for k in node if not str(k).startswith("_") and k not in params]
+    if unknown:
+        accepted = [n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+        raise ConfigError(
+            f"{group}.{unknown[0]} is not a parameter of {node._target_}; accepted: "
+            f"{', '.join(accepted) or 'none'} (a {group} config of its own replaces the default's "
+            f"keys: --config-dir DIR {group}=<option>)"
+        )
+
+
 def _build(node: DictConfig, group: str, **extra):
     if "_target_" not in node:
         raise ConfigError(f"{group} config has no _target_ (pick one with {group}=<option>)")
-    try:
-        cls = get_class(node._target_)
-    except Exception:
-        raise ConfigError(f"{group}._target_={node._target_!r} cannot be imported") from None
+    cls = load_target(node._target_, group)
+    check_params(node, group, cls)
     params = inspect.signature(cls).parameters
     kw = {k: v for k, v in extra.items() if k in params}
     try:

@@ -92,6 +92,8 @@ class HFSimulator(CachedSimulator):
         path = self.model_path
         if path in registry.BUILTIN:
             path = registry.resolve_path(path, None)
+        elif not Path(path).expanduser().exists():
+            registry.check_hub(path, "simulator.model_path")
         try:
             tokenizer = AutoTokenizer.from_pretrained(path)
             model = AutoModelForCausalLM.from_pretrained(path, dtype=self.dtype)

@@ -74,13 +74,37 @@ class Environment(ABC):
 
 
 class Task(ABC):
-    """A family of instances (split-aware) and how to play them."""
+    """A family of instances (split-aware) and how to play them.
+
+    What the recipes read from a task: ``name`` (logs, checkpoints, ``infopo eval run=``),
+    ``max_turns`` (agent messages per episode), ``seed``, ``train_split`` (the split training samples
+    prompts from) and ``split`` (the held-out split evaluation uses); ``instances``, ``make_env`` and
+    ``sample``; ``oracle_action`` for ``infopo eval policy=oracle``; ``demo_action(env, rng)`` when
+    the task has demonstrations for ``infopo sft`` (optional). A task config's keys are the
+    constructor's parameters (``_target_`` names the class). docs/extending.md walks through one.
+    """
 
     name: str = "task"
+    max_turns: int
+    seed: int
+    train_split: str = "train"
+    split: str = "test"
 
-    def __init__(self, max_turns: int = 8, seed: int = 0):
+    def __init__(
+        self,
+        max_turns: int = 8,
+        seed: int = 0,
+        *,
+        name: str | None = None,
+        train_split: str = "train",
+        split: str = "test",
+    ):
         self.max_turns = max_turns
         self.seed = seed
+        if name is not None:
+            self.name = name
+        self.train_split = train_split
+        self.split = split
 
     @abstractmethod
     def instances(self, split: str) -> list[TaskInstance]:

@@ -51,9 +51,62 @@ def resolve_path(name: str, path: str | None) -> str:
             raise ConfigError(
                 f"model.path {path!r} does not exist (give a local model folder or a hub id org/name)"
             )
+        check_hub(path, "model.path")
         return path
     if name not in BUILTIN:
         raise ConfigError(
             f"model.name {name!r} is not built in ({', '.join(BUILTIN)}); set model.path for other models"
         )
     return str(BUILTIN[name]())
+
+
+HUB_PROBE_TIMEOUT_S = 5.0
+
+
+def check_hub(repo_id: str, key: str) -> None:
+    """A hub id that is neither in the local Hugging Face cache nor reachable fails here, in one line
+    and within seconds (``from_pretrained`` would retry for about a minute and print a traceback).
+
+    Offline (``HF_HUB_OFFLINE=1``) a cached id passes and an uncached one is refused at once;
+    otherwise the hub's endpoint (``HF_ENDPOINT``) is probed with a short TCP connection.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # an id the cache cannot hold (bad characters): let the loader say why
+        return
+    if isinstance(cached, str):
+        return
+    if constants.HF_HUB_OFFLINE:
+        raise ConfigError(
+            f"{key}={repo_id!r} is not in the Hugging Face cache and HF_HUB_OFFLINE is set; "
+            "accepted: a local model folder, or a hub id downloaded before (with network access)"
+        )
+    endpoint = constants.ENDPOINT
+    url = urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    result: list[BaseException | None] = []
+
+    def probe() -> None:  # in a thread: name resolution has no timeout of its own
+        try:
+            socket.create_connection((url.hostname, port), timeout=HUB_PROBE_TIMEOUT_S).close()
+            result.append(None)
+        except OSError as e:
+            result.append(e)
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(HUB_PROBE_TIMEOUT_S + 1)
+    error = result[0] if result else TimeoutError("timed out")
+    if error is not None:
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise ConfigError(
+            f"{key}={repo_id!r} is not in the Hugging Face cache and the hub ({endpoint}) cannot be "
+            f"reached ({reason}); accepted: a local model folder, a cached hub id, or network "
+            "access (HF_ENDPOINT for a mirror, HF_HUB_OFFLINE=1 to use the cache only)"
+        )

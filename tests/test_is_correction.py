@@ -146,3 +146,44 @@ def test_update_applies_the_weights_when_the_engine_differs(tiny_lm):
     assert any(not torch.equal(ref[k], got[k]) for k in ref)
     same, _ = _update(tiny_lm, "tis", with_sampler=True, shift=0.0)  # no mismatch: as none
     assert all(torch.equal(ref[k], same[k]) for k in ref)
+
+
+@pytest.mark.parametrize(
+    "separate, temperature, top_p, applies, warns",
+    [
+        (False, 1.0, 1.0, False, False),  # hf: the trainer's own model, nothing to correct
+        (True, 1.0, 1.0, True, False),  # vllm at T=1: log-probs comparable
+        (True, 0.7, 1.0, False, True),  # processed log-probs at T=0.7: skipped, said once
+        (True, 1.0, 0.9, False, True),  # renormalised over the top-p set: skipped
+    ],
+)
+def test_the_recipe_compares_only_comparable_logprobs(separate, temperature, top_p, applies, warns):
+    from types import SimpleNamespace
+
+    from infopo_cli.config import EngineConfig
+    from infopo_cli.recipes.train import TrainRecipe
+
+    said: list[str] = []
+    recipe = SimpleNamespace(
+        engine=SimpleNamespace(separate_weights=separate),
+        ecfg=EngineConfig(temperature=temperature, top_p=top_p),
+        tcfg=TrainerConfig(),
+        logger=SimpleNamespace(print=said.append),
+        warned_is=False,
+    )
+    for _ in range(2):
+        assert TrainRecipe._sampler_comparable(recipe) is applies
+    assert len(said) == int(warns)
+
+
+def test_ranks_combine_the_mismatch_by_max_and_weighted_mean():
+    from infopo_cli.runtime.distributed import reduce_metrics
+
+    row = reduce_metrics(
+        [
+            ({"is/logprob_diff_max": 0.1, "is/weight_mean": 1.0}, 1),
+            ({"is/logprob_diff_max": 0.3, "is/weight_mean": 0.6}, 3),
+        ]
+    )
+    assert row["is/logprob_diff_max"] == pytest.approx(0.3)
+    assert row["is/weight_mean"] == pytest.approx((1.0 * 1 + 0.6 * 3) / 4)  # 0.7

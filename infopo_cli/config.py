@@ -188,6 +188,14 @@ class TrainerConfig:
     entropy_coef: float = 0.001
     kl_coef: float = 0.0
     """KL(pi || pi_ref) penalty (k3) against the initial policy; 0 disables it (the reference)."""
+    is_correction: str = "tis"
+    """none | tis | mis: correction for the rollout engine's probabilities differing from the
+    trainer's (docs/method.md, Sampler mismatch). Per agent token rho = exp(log pi_old -
+    log pi_engine); tis multiplies the PPO token loss by min(rho, is_cap), mis by rho where
+    rho <= is_cap and 0 elsewhere. Applies to engines with their own copy of the weights (vllm) at
+    engine.temperature=1 and engine.top_p=1; elsewhere the weights are 1."""
+    is_cap: float = 2.0
+    """The cap C of ``is_correction`` (> 0; TIS truncates at it, MIS masks above it)."""
     micro_batch_tokens: int = 16384
     """Gradient accumulation: rows x longest row per micro-batch."""
     autocast: str = "none"
@@ -243,6 +251,13 @@ class TrainerConfig:
         _check(self.dual_clip > 1, "trainer.dual_clip", self.dual_clip, "a number > 1")
         _check(self.entropy_coef >= 0, "trainer.entropy_coef", self.entropy_coef, "a number >= 0")
         _check(self.kl_coef >= 0, "trainer.kl_coef", self.kl_coef, "a number >= 0")
+        _check(
+            self.is_correction in ("none", "tis", "mis"),
+            "trainer.is_correction",
+            self.is_correction,
+            "none, tis, mis",
+        )
+        _check(self.is_cap > 0, "trainer.is_cap", self.is_cap, "a number > 0")
         _check(self.autocast in ("none", "bf16"), "trainer.autocast", self.autocast, "none, bf16")
         _check(self.save_every >= 0, "trainer.save_every", self.save_every, "an integer >= 0")
         _check(self.eval_every >= 0, "trainer.eval_every", self.eval_every, "an integer >= 0")
@@ -438,7 +453,14 @@ def group_options(group: str, searchpath: list[str] | tuple[str, ...] = ()) -> l
                 dirs.append(Path(str(files(rest.replace("/", ".")))))
             except Exception:  # an unknown package: Hydra's composition names it
                 continue
-    return sorted({p.stem for d in dirs for p in (d / group).glob("*.yaml")})
+    # options in subfolders are named by their path (``experiment=paper/usergym``)
+    return sorted(
+        {
+            p.relative_to(d / group).with_suffix("").as_posix()
+            for d in dirs
+            for p in (d / group).rglob("*.yaml")
+        }
+    )
 
 
 def validate(cfg: DictConfig) -> dict:

@@ -93,6 +93,18 @@ def test_parameters_change_and_metrics_are_logged(run2):
     assert (run2 / "plots" / "training.png").stat().st_size > 5000
 
 
+def test_hf_engine_weights_are_exactly_one(run2):
+    """The hf engine samples with the trainer's own model: trainer.is_correction=tis (the default)
+    logs its metrics with every weight 1 and nothing capped."""
+    assert "is_correction: tis" in (run2 / "config.yaml").read_text()
+    train_rows = [r for r in metrics(run2) if "train/success" in r]
+    assert train_rows
+    for r in train_rows:
+        assert r["is/weight_mean"] == 1.0
+        assert r["is/capped_frac"] == 0.0
+        assert "is/logprob_diff_max" not in r  # no separate sampler to compare with
+
+
 def test_rollout_records_match_the_core_functions(run2):
     """Rebuild step 2's trajectories from the records, rescore with the pre-update model (step 1
     checkpoint), and compare IG and per-turn advantages with what the run logged."""

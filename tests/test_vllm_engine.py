@@ -330,6 +330,10 @@ def test_two_step_training_run_with_the_vllm_engine(tmp_path):
     syncs = {r["step"]: r["time/weight_sync_s"] for r in rows if "time/weight_sync_s" in r}
     assert sorted(syncs) == [1, 2]
     assert all(0 < s < 60 for s in syncs.values())
+    train_rows = [r for r in rows if "train/success" in r]  # trainer.is_correction=tis (default)
+    for r in train_rows:
+        assert 0 <= r["is/logprob_diff_mean"] <= r["is/logprob_diff_max"]
+        assert 0 <= r["is/capped_frac"] <= 1 and r["is/weight_mean"] > 0
     assert (run / "summary.json").exists()
     assert any((run / "checkpoints").iterdir())
     assert Path(json.loads((run / "summary.json").read_text())["run_dir"]) == run

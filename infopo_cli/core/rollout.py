@@ -29,6 +29,7 @@ class Conversation:
     failed: bool = False
     truncated: bool = False
     done: bool = False
+    scripted: bool = False  # a text policy played: no sampler log-probs
 
 
 def resolve_queries(
@@ -94,6 +95,7 @@ def rollout(
         else:
             actions = []
             for c in live:
+                c.scripted = True
                 ids = chat.encode(policy(c.env)) + chat.stop_ids[:1]
                 actions.append((ids, [0.0] * len(ids)))
         pending = []
@@ -138,6 +140,6 @@ def _to_trajectory(c: Conversation) -> Trajectory:
         outcome=c.env.outcome(),
         success=bool(c.env.success()) and not c.failed,
         failed=c.failed,
-        logprobs=c.logprobs,
+        logprobs=None if c.scripted else c.logprobs,
         info={"task_id": c.instance.id, "turns": c.logs, "truncated": c.truncated},
     )

@@ -92,6 +92,22 @@ class Trajectory:
             mask[t.action[0] : t.action[1]] = [1] * t.action_len
         return mask
 
+    def sampler_logprobs(self) -> tuple[list[float], list[int]]:
+        """Per position: the engine's log-prob of each agent token (0 elsewhere), and 1 where one was
+        recorded. A trajectory without engine log-probs (``logprobs`` None, or not one per action
+        token: a scripted or hand-built one) has none."""
+        n = len(self.input_ids)
+        lps, has = [0.0] * n, [0] * n
+        if self.logprobs is None or len(self.logprobs) != sum(t.action_len for t in self.turns):
+            return lps, has
+        i = 0
+        for t in self.turns:
+            s, e = t.action
+            lps[s:e] = self.logprobs[i : i + t.action_len]
+            has[s:e] = [1] * t.action_len
+            i += t.action_len
+        return lps, has
+
     def scored_turns(self) -> list[int]:
         """Turns t whose IG is defined: non-empty feedback and an existing next action."""
         return [i for i, t in enumerate(self.turns[:-1]) if t.feedback_len > 0]
@@ -138,18 +154,22 @@ class Batch:
         return Batch([t for t in self.trajectories if not t.failed])
 
     def tensors(self, pad_id: int = 0) -> dict[str, torch.Tensor]:
-        """Right-padded token tensors: input_ids, attention_mask, action_mask, intrinsic [N, L]
-        and outcomes [N]."""
+        """Right-padded token tensors: input_ids, attention_mask, action_mask, intrinsic,
+        sampler_logprobs (the engine's log-prob of each agent token, 0 elsewhere), sampler_mask (1 on
+        agent tokens that have one) [N, L], and outcomes [N]."""
         trajs = self.trajectories
         ids = pad_batch([t.input_ids for t in trajs], pad_id, torch.long)
         attn = pad_batch([[1] * len(t.input_ids) for t in trajs], 0, torch.long)
         mask = pad_batch([t.action_mask() for t in trajs], 0, torch.float32)
         outcomes = torch.tensor([t.score for t in trajs], dtype=torch.float32)
+        sampled = [t.sampler_logprobs() for t in trajs]
         return {
             "input_ids": ids,
             "attention_mask": attn,
             "action_mask": mask,
             "intrinsic": self.intrinsic(),
+            "sampler_logprobs": pad_batch([lp for lp, _ in sampled], 0.0, torch.float32),
+            "sampler_mask": pad_batch([m for _, m in sampled], 0, torch.float32),
             "outcomes": outcomes,
         }
 

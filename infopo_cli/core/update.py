@@ -19,7 +19,7 @@ import torch
 
 from infopo_cli.config import TrainerConfig
 from infopo_cli.core.logprobs import forward_logprobs
-from infopo_cli.core.losses import entropy_bonus, kl_k3, masked_mean, ppo_clip_loss
+from infopo_cli.core.losses import entropy_bonus, is_weights, kl_k3, masked_mean, ppo_clip_loss
 from infopo_cli.core.trajectory import token_batches
 from infopo_cli.runtime.distributed import (
     World,
@@ -101,6 +101,7 @@ class PolicyTrainer:
         for g in self.optimizer.param_groups:
             g["lr"] = scheduled_lr(cfg, step)
         tensors = {**tensors, "advantages": advantages, "old_logprobs": old_logprobs}
+        is_metrics = self._sampler_correction(tensors)
         ref_lp = (
             self.logprobs(tensors, self.ref_model)
             if self.ref_model is not None and cfg.kl_coef > 0
@@ -121,6 +122,7 @@ class PolicyTrainer:
         n_steps = cfg.ppo_epochs * cfg.mini_batches
         return {
             **{k: v / n_steps for k, v in sums.items()},
+            **is_metrics,
             "train/lr": scheduled_lr(cfg, step),
         }
 
@@ -164,6 +166,32 @@ class PolicyTrainer:
         self.optimizer.step()
         sums["train/grad_norm"] += float(grad_norm)
 
+    def _sampler_correction(self, tensors: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Adds ``is_weights`` [N, L] to ``tensors`` (``trainer.is_correction``, ``is_weights``) when
+        they carry the engine's log-probs, and returns the ``is/`` metrics. Without them (the engine
+        runs the trainer's own model, or its log-probs are not comparable: the recipe leaves them
+        out) every weight is 1, and so logged."""
+        cfg = self.cfg
+        sampler = tensors.pop("sampler_logprobs", None)
+        has = tensors.pop("sampler_mask", None)
+        if tensors["input_ids"].shape[0] == 0:  # a rank without trajectories: nothing to report
+            return {}
+        if sampler is None or has is None:
+            if cfg.is_correction == "none":
+                return {}
+            key = "is/capped_frac" if cfg.is_correction == "tis" else "is/masked_frac"
+            return {"is/weight_mean": 1.0, key: 0.0}
+        weights, metrics = is_weights(
+            tensors["old_logprobs"],
+            sampler,
+            tensors["action_mask"] * has,
+            mode=cfg.is_correction,
+            cap=cfg.is_cap,
+        )
+        if cfg.is_correction != "none":  # none: the mismatch is only logged
+            tensors["is_weights"] = weights
+        return metrics
+
     def _micro_step(
         self,
         mb: dict[str, torch.Tensor],
@@ -187,6 +215,7 @@ class PolicyTrainer:
             clip_high=cfg.clip_high,
             dual_clip=cfg.dual_clip,
             num_tokens=total,
+            weights=mb.get("is_weights"),
         )
         loss = pg
         if ent is not None:

@@ -19,6 +19,11 @@ class Generation:
 
 
 class Engine(ABC):
+    separate_weights: bool = True
+    """True when the engine samples from its own copy of the weights (another process, dtype or
+    kernels), so its log-probs may differ from the trainer's; False when it runs the trainer's
+    own model object (then the sampler/trainer correction has nothing to correct)."""
+
     @abstractmethod
     def generate(
         self,

@@ -26,6 +26,8 @@ from infopo_cli.engines.base import Engine, Generation
 
 
 class HFEngine(Engine):
+    separate_weights = False  # samples with the trainer's own model object
+
     def __init__(
         self,
         model,

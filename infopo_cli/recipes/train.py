@@ -109,6 +109,7 @@ class TrainRecipe:
         self.eval_instances = self.task.instances(self.task.split)[:n_eval] if n_eval else []
         self.evals: dict[str, dict] = {}
         self.failed_steps = 0  # consecutive steps over simulator.max_failure_rate
+        self.warned_is = False  # the sampler-mismatch correction was skipped (said once)
 
     # ---- setup -------------------------------------------------------------------------------
     def _setup_policy(self, ckpt: Path | None) -> None:
@@ -215,6 +216,8 @@ class TrainRecipe:
         if not self._has_work(step, kept, metrics, t_step):
             return
         tensors = kept.tensors(pad_id=self.tok.pad_token_id)
+        if not self._sampler_comparable():  # the update then weighs every token 1
+            del tensors["sampler_logprobs"], tensors["sampler_mask"]
         scores = self.score(kept, tensors)
         adv, fstats = self.advantages(step, tensors, groups)
         t0 = time.time()
@@ -229,6 +232,28 @@ class TrainRecipe:
             "time/update_s": t_update,
         }
         self._log_step(step, metrics, kept, tensors, t_step, timings, adv)
+
+    def _sampler_comparable(self) -> bool:
+        """Whether the engine's log-probs can be set against the trainer's old log-probs
+        (``trainer.is_correction``, docs/method.md, Sampler mismatch). The engine reports
+        log pi_sampler(a_t) of the distribution it sampled from (vLLM: processed log-probs, after
+        temperature and top-p); the trainer's old log-probs are at temperature 1 over the whole
+        vocabulary. They measure the same thing only at engine.temperature=1 and engine.top_p=1;
+        otherwise the correction is skipped, with one warning. An engine that runs the trainer's
+        own model (hf: ``separate_weights`` False) has nothing to correct."""
+        ecfg = self.ecfg
+        if not self.engine.separate_weights:
+            return False
+        if ecfg.temperature == 1.0 and ecfg.top_p == 1.0:
+            return True
+        if not self.warned_is and self.tcfg.is_correction != "none":
+            self.logger.print(
+                f"warning: trainer.is_correction={self.tcfg.is_correction} is skipped: the engine "
+                f"samples at engine.temperature={ecfg.temperature}, engine.top_p={ecfg.top_p}, so "
+                "its log-probs are not the trainer's (temperature 1, top_p 1); weights are 1"
+            )
+            self.warned_is = True
+        return False
 
     def roll_out(self, step: int, instances: list) -> tuple[Batch, list, dict]:
         """This rank's trajectories that reached the loss, their group keys, and rollout metrics.

@@ -322,7 +322,7 @@ def resolve_resume(
     own folder (``hydra.run.dir``) unless the command names another, and Hydra writes no second
     ``.hydra/`` config over the run's."""
     from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    from omegaconf import OmegaConf, open_dict
 
     from infopo_cli.config import CONF_DIR
     from infopo_cli.runtime.resume import find_auto, output_root
@@ -340,7 +340,8 @@ def resolve_resume(
             )
         template = OmegaConf.to_container(cfg.hydra.run, resolve=False)["dir"]
         root = output_root(template)
-        del cfg["hydra"]
+        with open_dict(cfg):  # composed in struct mode; the hydra node is not a run setting
+            del cfg["hydra"]
         found = find_auto(root, cfg)
         if found is None:
             print(f"resume=auto: no earlier run with this config under {root}; starting a new run")

@@ -12,7 +12,7 @@ With ``--vocab V`` the model is a 2-layer Qwen2 at Qwen2.5-0.5B's width (hidden 
 key/value heads, tied head) over a V-token vocabulary, and the two configurations are
 
 - old: the update as it was, the whole [tokens, V] logits in float32, then a log-softmax and its exp
-  for the entropy (``_old_forward_logprobs`` below, kept here for this comparison only);
+  for the entropy (``old_forward_logprobs`` below, kept here for this comparison only);
 - new: ``infopo_cli.core.logprobs.forward_logprobs``, the head applied 1024 rows at a time.
 
 The last line is ``peak_old_mb=<X> peak_new_mb=<Y>``.
@@ -63,7 +63,7 @@ def _current_rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-def _old_forward_logprobs(model, input_ids, attention_mask, *, with_entropy=False, autocast=False):
+def old_forward_logprobs(model, input_ids, attention_mask, *, with_entropy=False, autocast=False):
     """The update's forward before the chunked head: [N, L, V] logits, float32 log-softmax pieces."""
     import torch
 
@@ -115,7 +115,7 @@ def _build(args: argparse.Namespace):
     from infopo_cli.runtime import models
 
     if args.way == "old":
-        update.forward_logprobs = _old_forward_logprobs
+        update.forward_logprobs = old_forward_logprobs
     if args.vocab:
         return _qwen_shaped(args.vocab, args.dtype, args.device)
     from infopo_cli.zoo.smollm2 import smollm2_path

@@ -32,9 +32,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infopo_cli.core.logprobs import forward_logprobs, position_ids_from_mask  # noqa: E402
+from infopo_cli.core.logprobs import forward_logprobs  # noqa: E402
 from infopo_cli.core.losses import entropy_bonus, ppo_clip_loss  # noqa: E402
 from infopo_cli.engines.hf import HFEngine  # noqa: E402
+
+# the update's forward before the chunked head, kept in one place for both measurements
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_memory import old_forward_logprobs  # noqa: E402
 
 MiB = 2**20
 FULL = dict(hidden=896, layers=24, heads=14, kv=2, inter=4864, vocab=152064, rows=8, seq=2048)
@@ -83,25 +87,6 @@ class Peak:
         else:
             lines = Path("/proc/self/status").read_text().splitlines()
             self.bytes = next(int(x.split()[1]) * 1024 for x in lines if x.startswith("VmHWM:"))
-
-
-def old_forward_logprobs(model, input_ids, attention_mask, *, with_entropy=False, autocast=False):
-    """The update's forward before the chunked head: whole [N, L, V] logits in float32."""
-    dev = input_ids.device.type
-    ctx = torch.autocast(dev, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
-    with ctx:
-        logits = model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids_from_mask(attention_mask),
-            use_cache=False,
-        ).logits[:, :-1]
-    full = logits.float()
-    picked = full.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    lp = torch.cat([torch.zeros_like(picked[:, :1]), picked - torch.logsumexp(full, -1)], 1)
-    logp = torch.log_softmax(full, dim=-1)
-    ent = -(logp.exp() * logp).sum(-1)
-    return lp, torch.cat([torch.zeros_like(ent[:, :1]), ent], 1)
 
 
 def micro_step(model, fwd, ids, action) -> float:

@@ -48,7 +48,8 @@ def resumed_config(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Dict
     """The run's saved config with the ``RESUMABLE`` keys of ``cfg`` (this command's composed config)
     applied. An override of any other key that gives a value other than the saved one is refused."""
     saved = saved_config(run_dir)
-    for key in override_keys(overrides):
+    given = override_keys(overrides)
+    for key in given:
         if may_change(key):
             continue
         now, then = OmegaConf.select(cfg, key), OmegaConf.select(saved, key)
@@ -61,7 +62,6 @@ def resumed_config(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> Dict
                 f"config (may change on resume: {RESUMABLE_SHOWN})"
             )
     out = saved.copy()
-    given = override_keys(overrides)
     for key in RESUMABLE[:-1]:  # only what this command sets: the rest stays the run's
         if any(k == key or k.startswith(key + ".") or key.startswith(k + ".") for k in given):
             OmegaConf.update(out, key, _plain(OmegaConf.select(cfg, key)), merge=False)

@@ -41,6 +41,7 @@ GROUPS = (
     "infogain",
     "experiment",
     "model_tuning",
+    "task_tuning",
 )
 HELP_GROUPS = (*GROUPS, "hydra/launcher")
 # Hydra's own flags that take a value (``--config-dir DIR`` as well as ``--config-dir=DIR``)
@@ -72,7 +73,8 @@ def usage() -> str:
         "",
         "config groups (pick with group=option; set fields with group.key=value):",
         *(f"  {g:<14} {', '.join(group_options(g))}" for g in HELP_GROUPS),
-        "  (experiment adds with +experiment=; model_tuning follows model; hydra/launcher runs sweeps)",
+        "  (experiment adds with +experiment=; model_tuning follows model, task_tuning model and",
+        "   task; hydra/launcher runs sweeps)",
         "  your own groups: --config-dir DIR (DIR/task/<option>.yaml, ...); docs/extending.md",
         "",
         "examples:",

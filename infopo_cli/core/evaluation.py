@@ -125,10 +125,54 @@ def aggregate(results: list[dict], k: int) -> dict:
         "n_episodes": n_episodes,
         "success_with_failures": sum(all_s) / n_episodes if n_episodes else 0.0,
         "mean_turns": mean([float(t) for r in scored for t in r["turns"]]),
+        **protocol_shares(results),
     }
     if not flat_s:
         out.update(success_ci95=None, mean_reward_ci95=None, pass_hat_k_ci95=None)
     return out
+
+
+def protocol_shares(results: list[dict]) -> dict:
+    """``unparsed``: the share of agent messages outside the task's protocol (``Task.parses``);
+    ``truncated``: the share of episodes cut because the context (``model.max_len``) was full."""
+    convs = [c for r in results for c in r.get("conversations", []) if not c["failed"]]
+    return {
+        "unparsed": unparsed_share([c["turns"] for c in convs]),
+        "truncated": sum(c["truncated"] for c in convs) / len(convs) if convs else 0.0,
+    }
+
+
+def unparsed_share(episodes: list[list[dict]]) -> float:
+    """The share of agent messages, over episodes' turn records, outside the task's protocol."""
+    turns = [t for episode in episodes for t in episode]
+    return sum(not t.get("parsed", True) for t in turns) / len(turns) if turns else 0.0
+
+
+def cannot_play(agg: dict, task: str, built_for: str | None = None) -> str | None:
+    """One warning line when the evaluated policy cannot play ``task``, naming the likely cause
+    (``built_for``: the task a built-in starter was made for); None when nothing looks wrong."""
+    if built_for is not None and built_for != task:
+        return (
+            f"warning: the policy is the {built_for} starter, which does not speak task={task}'s "
+            f"protocol; model=starter builds and uses {task}'s own"
+        )
+    if agg["n_trials"] and agg["success"] == 0 and agg["unparsed"] >= 0.5:
+        return (
+            f"warning: success 0 and {agg['unparsed']:.0%} of the policy's messages are not in "
+            f"task={task}'s protocol: the policy cannot play this task (a model trained for "
+            "another task, or too small for its prompt); model=starter gives one that can"
+        )
+    return None
+
+
+def truncation_line(agg: dict, max_len: int) -> str | None:
+    """One line when episodes were cut at the context limit (they end without an outcome)."""
+    if not agg.get("truncated"):
+        return None
+    return (
+        f"note: {agg['truncated']:.0%} of episodes were cut at model.max_len={max_len} tokens "
+        "before they ended (raise model.max_len, or shorten the task's prompt)"
+    )
 
 
 def summary_line(agg: dict) -> str:

@@ -108,7 +108,7 @@ def rollout(
             c.logprobs += lps
             c.turns.append(Turn(action=(start, len(c.ids))))
             text = chat.decode(ids)
-            c.logs.append({"action": text, "action_tokens": len(ids)})
+            c.logs.append({"action": text, "action_tokens": len(ids), "parsed": task.parses(text)})
             pending.append((c, c.env.step(text)))
         for (c, _), res in zip(pending, resolve_queries(pending, simulator)):
             turn = c.turns[-1]

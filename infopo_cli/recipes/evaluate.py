@@ -33,7 +33,13 @@ from rich.table import Table
 
 from infopo_cli.config import validate
 from infopo_cli.core.chat import ChatFormat
-from infopo_cli.core.evaluation import mean, run_eval, summary_line
+from infopo_cli.core.evaluation import (
+    cannot_play,
+    mean,
+    run_eval,
+    summary_line,
+    truncation_line,
+)
 from infopo_cli.errors import ConfigError
 from infopo_cli.recipes.setup import (
     build_engine,
@@ -44,6 +50,7 @@ from infopo_cli.recipes.setup import (
 )
 from infopo_cli.runtime.models import load_tokenizer
 from infopo_cli.simulators.base import FatalSimulatorError, budget_message, over_budget
+from infopo_cli.zoo.task_starter import starter_task
 from infopo_cli.zoo.tiny import tiny_path
 
 POLICIES = ("model", "oracle", "prompt", "prompt_ask")
@@ -138,6 +145,13 @@ def evaluate_main(cfg: DictConfig, run_dir: Path) -> dict:
     }
     write_outputs(run_dir, out, results)
     report(console, run_dir, results, out, sim_stats)
+    if policy_kind != "oracle":
+        notes = (
+            cannot_play(agg, task.name, starter_task(player.model_path)),
+            truncation_line(agg, player.max_len),
+        )
+        for line in filter(None, notes):
+            console.print(line)
     check_budget(simulator, agg)
     return out
 
@@ -185,7 +199,7 @@ def build_player(cfg: DictConfig, typed: dict, policy_kind: str, task, console: 
     if ckpt is not None:
         _warn_task_mismatch(console, Path(run), task.name)
         console.print(f"evaluating checkpoint {ckpt}")
-    model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None)
+    model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None, task=cfg.task)
     engine = build_engine(ecfg, model, tok, chat, model_path, max_len=mcfg.max_len, seed=cfg.seed)
     return Player(engine, chat, None, model_path, mcfg.max_len)
 

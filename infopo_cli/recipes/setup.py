@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from infopo_cli.config import EngineConfig, ModelConfig, TrainerConfig
 from infopo_cli.core.chat import ChatFormat, family_stop_tokens
@@ -132,8 +132,10 @@ def load_policy(
     path: str | None = None,
     device: str | None = None,
     trainable: bool = True,
+    task: DictConfig | None = None,
 ):
-    """(model, tokenizer, chat format, resolved path) for ``model`` (or an explicit folder).
+    """(model, tokenizer, chat format, resolved path) for ``model`` (or an explicit folder);
+    ``model=starter`` is the starter of ``task`` (the run's task config).
 
     A LoRA checkpoint folder (``adapter_config.json``) loads as its base model plus the adapter, a
     PEFT model; the returned path is then the base model's. ``device`` overrides ``mcfg.device``
@@ -145,7 +147,8 @@ def load_policy(
         path = lora.base_model_path(adapter)
     # the starter is one artifact (built with seed 0), like a pretrained checkpoint: every run seed
     # starts from the same policy, so seeds of an experiment differ only in their RL
-    path = path or resolve_path(mcfg.name, mcfg.path)
+    task_cfg = OmegaConf.to_container(task, resolve=True) if task is not None else None
+    path = path or resolve_path(mcfg.name, mcfg.path, task_cfg)
     tok = models.load_tokenizer(adapter or path)
     model = models.load_model(path, mcfg.dtype, device, mcfg.gradient_checkpointing)
     if adapter:

@@ -48,7 +48,7 @@ def sft_main(cfg: DictConfig, run_dir: Path) -> dict:
     run_dir, ckpt = resume_point(cfg.get("resume"), run_dir)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))  # what resume reads
     seed_everything(cfg.seed)
-    model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None)
+    model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None, task=cfg.task)
     trajs = dialogues(cfg, scfg, chat, mcfg.max_len, run_dir)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     order_rng = random.Random(cfg.seed)

@@ -26,7 +26,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from infopo_cli.config import validate
 from infopo_cli.core.advantages import decayed_beta, fuse_advantages_with_stats
-from infopo_cli.core.evaluation import aggregate, run_eval, summary_line
+from infopo_cli.core.evaluation import (
+    aggregate,
+    cannot_play,
+    run_eval,
+    summary_line,
+    truncation_line,
+    unparsed_share,
+)
 from infopo_cli.core.rollout import rollout
 from infopo_cli.core.scoring import score
 from infopo_cli.core.trajectory import Batch
@@ -61,6 +68,7 @@ from infopo_cli.runtime.preemption import preemptible
 from infopo_cli.runtime.sweep import sweep_group
 from infopo_cli.runtime.view import write_run_view
 from infopo_cli.simulators.base import FatalSimulatorError, budget_message, over_budget
+from infopo_cli.zoo.task_starter import starter_task
 
 
 def train_main(cfg: DictConfig, run_dir: Path) -> dict:
@@ -83,6 +91,7 @@ class TrainRecipe:
 
     def __init__(self, cfg: DictConfig, run_dir: Path, typed: dict, world: World):
         self.cfg, self.world = cfg, world
+        self.said_truncated = False
         self.mcfg, self.ecfg, self.fcfg, self.icfg, self.tcfg, self.lcfg = (
             typed[k] for k in ("model", "engine", "fusion", "infogain", "trainer", "logger")
         )
@@ -116,7 +125,10 @@ class TrainRecipe:
         """Policy (LoRA-wrapped when asked), frozen reference, DDP/FSDP2 wrapper, trainer, engine."""
         mcfg, tcfg, world = self.mcfg, self.tcfg, self.world
         model, self.tok, self.chat, self.model_path = load_policy(
-            mcfg, str(ckpt) if ckpt else None, device=rank_device(world, mcfg.device)
+            mcfg,
+            str(ckpt) if ckpt else None,
+            device=rank_device(world, mcfg.device),
+            task=self.cfg.task,
         )
         if mcfg.lora.r > 0 and not lora.is_peft(model):
             if mcfg.gradient_checkpointing:  # checkpointed blocks need an input that requires grad
@@ -432,6 +444,7 @@ class TrainRecipe:
         agg = aggregate(results, tcfg.eval_samples)
         self.evals[name] = agg
         keys = ("success", "mean_reward", "pass_hat_k", "mean_turns", "n_tasks", "n_trials")
+        keys += ("unparsed", "truncated")
         metrics = {f"eval/{k}": agg[k] for k in keys}
         metrics["eval/excluded"] = agg["n_excluded_trials"]
         metrics["eval/success_with_failures"] = agg["success_with_failures"]
@@ -442,6 +455,13 @@ class TrainRecipe:
             f"eval ({name}, step {step}, {self.task.split} split, {agg['n_tasks']} tasks{samples}): "
             f"{summary_line(agg)}"
         )
+        built_for = starter_task(self.model_path) if name == "start" else None
+        for line in (
+            cannot_play(agg, self.task.name, built_for),
+            truncation_line(agg, self.mcfg.max_len),
+        ):
+            if line:
+                self.logger.print(line)
         excluded, total = agg["n_excluded_trials"], agg["n_episodes"]
         if over_budget(excluded, total, self.simulator.guard.max_failure_rate):
             raise FatalSimulatorError(
@@ -471,6 +491,7 @@ class TrainRecipe:
                 "rollout/turns_mean": sum(len(t.turns) for t in trajs) / n,
                 "rollout/action_tokens": float(tensors["action_mask"].sum()) if trajs else 0.0,
                 "rollout/truncated": sum(t.info["truncated"] for t in trajs) / n,
+                "rollout/unparsed": unparsed_share([t.info["turns"] for t in trajs]),
                 "infogain/mean": 0.0,
                 "infogain/abs_mean": 0.0,
                 "infogain/scored_turns": len(ig_vals),
@@ -490,6 +511,13 @@ class TrainRecipe:
         metrics["infogain/mean"] = sum(ig_vals) / n_ig
         metrics["infogain/abs_mean"] = sum(abs(v) for v in ig_vals) / n_ig
         self.logger.log(step, metrics)
+        if metrics["rollout/truncated"] and not self.said_truncated:  # once a run: it is in the log
+            self.said_truncated = True
+            self.logger.print(
+                f"note: from step {step}, {metrics['rollout/truncated']:.0%} of training episodes "
+                f"are cut at model.max_len={self.mcfg.max_len} tokens before they end "
+                "(logged as rollout/truncated)"
+            )
         records = rollout_records(kept, adv) if adv is not None else []
         if world.size > 1:
             records = [r for part in world.gather(records) for r in part]

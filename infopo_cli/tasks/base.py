@@ -79,7 +79,7 @@ class Task(ABC):
     What the recipes read from a task: ``name`` (logs, checkpoints, ``infopo eval run=``),
     ``max_turns`` (agent messages per episode), ``seed``, ``train_split`` (the split training samples
     prompts from) and ``split`` (the held-out split evaluation uses); ``instances``, ``make_env`` and
-    ``sample``; ``oracle_action`` for ``infopo eval policy=oracle``; ``demo_action(env, rng)`` when
+    ``sample``; ``parses(action)`` (is a message in the task's protocol); ``oracle_action`` for ``infopo eval policy=oracle``; ``demo_action(env, rng)`` when
     the task has demonstrations for ``infopo sft`` (optional). A task config's keys are the
     constructor's parameters (``_target_`` names the class). docs/extending.md walks through one.
     """
@@ -112,6 +112,12 @@ class Task(ABC):
 
     @abstractmethod
     def make_env(self, instance: TaskInstance) -> Environment: ...
+
+    def parses(self, action: str) -> bool:
+        """Whether an agent message is in the task's protocol (a readable move, tool call, question
+        or answer). Rollouts record it per turn; a policy whose messages mostly are not cannot play
+        the task, and ``infopo train`` / ``infopo eval`` say so. Default: any text is."""
+        return True
 
     def oracle_action(self, env: Environment) -> str:
         """The next message of an oracle policy (for sanity checks and upper bounds)."""

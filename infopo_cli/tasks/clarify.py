@@ -267,6 +267,10 @@ class ClarifyTask(Task):
     def make_env(self, instance: TaskInstance) -> ClarifyEnv:
         return ClarifyEnv(instance, self.max_turns, self.reward)
 
+    def parses(self, action: str) -> bool:
+        """A final ``ANSWER:`` line, or a question."""
+        return parse_answer(action) is not None or "?" in action
+
     def oracle_action(self, env: ClarifyEnv) -> str:
         """Ask each slot not yet known, then answer with every value."""
         for name in env.values:

@@ -5,21 +5,25 @@ from there afterwards:
 
 - ``tiny``: a random small Llama for tests (``zoo/tiny.py``).
 - ``smollm2-135m``: SmolLM2-135M-Instruct, the real-LLM path on CPU (``zoo/smollm2.py``).
-- ``starter``: a small policy that already speaks the clarify protocol, built by supervised
-  fine-tuning on demonstrations (``zoo/starter.py``); ``starter-tracking`` is its variant whose
-  demonstrations ask about slots not yet known more often (the learning comparison's tracking setting).
+- ``starter``: a small policy that already speaks the configured task's protocol, built by supervised
+  fine-tuning on that task's demonstrations: clarify's with its own curriculum (``zoo/starter.py``),
+  every other task's by one recipe (``zoo/task_starter.py``); ``starter-tracking`` is clarify's
+  variant whose demonstrations ask about slots not yet known more often (the learning comparison's
+  tracking setting).
 
 Any other value of ``model.path`` (a hub id or a local folder) is loaded with ``from_pretrained``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from infopo_cli.errors import ConfigError
 from infopo_cli.zoo.smollm2 import smollm2_path
 from infopo_cli.zoo.starter import starter_path
+from infopo_cli.zoo.task_starter import is_clarify, task_starter_path
 from infopo_cli.zoo.tiny import tiny_path
 
 
@@ -37,8 +41,9 @@ BUILTIN: dict[str, Callable[..., Path]] = {
 }
 
 
-def resolve_path(name: str, path: str | None) -> str:
-    """The folder or hub id to load: ``path`` when given, else the built-in model ``name``."""
+def resolve_path(name: str, path: str | None, task: Mapping[str, Any] | None = None) -> str:
+    """The folder or hub id to load: ``path`` when given, else the built-in model ``name``
+    (``starter`` is the starter of ``task``, the composed task config; clarify's when None)."""
     if path:
         p = Path(path).expanduser()
         if p.exists():
@@ -57,6 +62,8 @@ def resolve_path(name: str, path: str | None) -> str:
         raise ConfigError(
             f"model.name {name!r} is not built in ({', '.join(BUILTIN)}); set model.path for other models"
         )
+    if name == "starter" and not is_clarify(task):
+        return str(task_starter_path(task))
     return str(BUILTIN[name]())
 
 

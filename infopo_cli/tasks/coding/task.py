@@ -33,6 +33,13 @@ from infopo_cli.tasks.coding.sandbox import Limits, Verdict, run_tests_detailed
 
 SOURCES = ("builtin", "colbench")
 SPLITS = ("train", "test")
+# How the demonstrator phrases a question about one of a task's facts (by one of its keywords).
+CODING_QUESTIONS = (
+    "What about the {topic}?",
+    "How should it handle {topic}?",
+    "Is there a rule for {topic}?",
+)
+
 Scorer = Callable[[str, TaskInstance], list[Verdict]]
 
 
@@ -256,9 +263,26 @@ class CodingTask(Task):
             code, hidden["tests"], hidden["reference"], self.test_timeout_s, limits=self.limits
         )
 
+    def parses(self, action: str) -> bool:
+        """A final answer with code, or a question."""
+        return parse_final_answer(action) is not None or "?" in action
+
     def oracle_action(self, env: CodingEnv) -> str:
         """Answer at once with the reference implementation."""
         return final_answer(env.instance.hidden["reference"])
+
+    def demo_action(self, env: CodingEnv, rng: random.Random, answer_p: float = 0.35) -> str:
+        """An imperfect demonstrator for the starter's warm start: short questions about one of the
+        task's hidden facts at a time (by one of its keywords; a third of them about a fact already
+        asked), then the reference code; it stops asking with probability ``answer_p`` a turn, so
+        many answers come before every fact is known. Its value is the protocol (questions, then
+        one final answer with code) and the shape of a conversation."""
+        if not env.facts or rng.random() < answer_p or env.turn >= env.max_turns - 1:
+            return final_answer(env.instance.hidden["reference"])
+        asked = " ".join(m["content"].lower() for m in env.dialogue if m["role"] == "agent")
+        fresh = [f for f in env.facts if not f.matches(asked)]
+        fact = rng.choice(fresh if fresh and rng.random() < 2 / 3 else env.facts)
+        return rng.choice(CODING_QUESTIONS).format(topic=rng.choice(fact.keywords))
 
 
 def _check(ok: bool, key: str, value: object, accepted: str) -> None:

@@ -234,6 +234,10 @@ class ShopTask(Task):
     def make_env(self, instance: TaskInstance) -> ShopEnv:
         return ShopEnv(instance, self.max_turns, self.index, self.page_size)
 
+    def parses(self, action: str) -> bool:
+        """One of the shop's ``verb[argument]`` actions."""
+        return parse_action(action) is not None
+
     def oracle_action(self, env: ShopEnv) -> str:
         """Search with every word of the goal, page to the first fulfilling result, open it, buy it
         with the goal's options. The source item shares all query words, so it is always found."""
@@ -249,3 +253,28 @@ class ShopTask(Task):
         if env.page != page:
             return f"page[{page}]"
         return f"open[{item.id}]"
+
+    def demo_action(self, env: ShopEnv, rng: random.Random, slip: float = 0.3) -> str:
+        """An imperfect demonstrator for the starter's warm start: the oracle, except that with
+        probability ``slip`` a search leaves out one of the goal's words, an item opened or bought
+        is the first result rather than the first fulfilling one, and a purchase names one option
+        wrong. Its value is the action syntax and the shape of a session, not the skill."""
+        action = self.oracle_action(env)
+        if rng.random() >= slip:
+            return action
+        goal = env.goal
+        if action.startswith("search["):
+            words = goal.query().split()
+            words.pop(rng.randrange(len(words)))
+            return f"search[{' '.join(words)}]"
+        if action.startswith("open[") and env.results:
+            first = min((env.page - 1) * env.page_size, len(env.results) - 1)
+            return f"open[{env.results[first].id}]"
+        if action.startswith("buy[") and env.opened is not None:
+            key = rng.choice([k for k, _ in goal.options])
+            pool = env.opened.colors if key == "color" else env.opened.sizes
+            options = dict(goal.options)
+            options[key] = rng.choice(pool)
+            listed = ", ".join(f"{k}={v}" for k, v in options.items())
+            return f"buy[{env.opened.id}, {listed}]"
+        return action

@@ -41,6 +41,7 @@ from infopo_cli.tasks.sokoban.board import (
 from infopo_cli.tasks.sokoban.generate import Puzzle, make_puzzle
 from infopo_cli.tasks.sokoban.solver import solve
 
+DIRECTIONS = ("up", "down", "left", "right")
 MOVE_RE = re.compile(r"MOVES?[ \t]*:[ \t]*([^\n]*)", re.IGNORECASE)
 SPLITS = ("train", "test")
 
@@ -298,6 +299,10 @@ class SokobanTask(Task):
             self.view_radius,
         )
 
+    def parses(self, action: str) -> bool:
+        """A ``MOVE:`` line of known moves."""
+        return parse_moves(action)[0] is not None
+
     def oracle_action(self, env: SokobanEnv) -> str:
         """The next ``moves_per_turn`` moves of a shortest solution from the current state (the
         stored one while the episode follows it, else solved afresh)."""
@@ -305,6 +310,16 @@ class SokobanTask(Task):
         if solution is None:
             return "MOVE: up"  # a dead position: any legal text, the episode cannot be won
         return "MOVE: " + " ".join(solution[: env.moves_per_turn])
+
+    def demo_action(self, env: SokobanEnv, rng: random.Random, slip: float = 0.25) -> str:
+        """An imperfect demonstrator for the starter's warm start: the oracle's next moves, each
+        replaced by a random direction with probability ``slip`` (the next turn plans again from
+        wherever that left the board, so some slips are repaired and some push a box into a
+        corner). Its value is the protocol and the feel of the board, not the skill."""
+        solution = self._solution_from(env) or []
+        moves = solution[: env.moves_per_turn] or [rng.choice(DIRECTIONS)]
+        moves = [rng.choice(DIRECTIONS) if rng.random() < slip else m for m in moves]
+        return "MOVE: " + " ".join(moves)
 
     def _solution_from(self, env: SokobanEnv) -> list[str] | None:
         planned = list(env.instance.hidden["solution"])

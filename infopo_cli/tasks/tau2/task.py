@@ -8,6 +8,7 @@ a turn, ``scoring.py`` for the reward, ``user.py`` for the simulated customer.
 
 from __future__ import annotations
 
+import random
 from functools import partial
 from pathlib import Path
 
@@ -16,7 +17,15 @@ from infopo_cli.tasks.base import Task, TaskInstance
 from infopo_cli.tasks.tau2.data import DOMAIN_NAMES, DomainData, load_domain, resolve_data_dir
 from infopo_cli.tasks.tau2.env import Tau2Env
 from infopo_cli.tasks.tau2.prompt import system_prompt
+from infopo_cli.tasks.tau2.protocol import format_tool_call, parse_tool_call
 from infopo_cli.tasks.tau2.world import AGENT_TOOLKITS, World, gold_world
+
+# What the demonstrator asks the customer when it slips (a turn that moves the task nowhere).
+DEMO_QUESTIONS = (
+    "Could you please confirm your user id?",
+    "Is there anything else you would like me to check?",
+    "Could you tell me more about what you need?",
+)
 
 PROMPT_MODES = ("full", "compact", "auto")
 AUTO_COMPACT_BELOW = 4096  # prompt=auto: compact when the model's context is shorter than this
@@ -148,9 +157,30 @@ class Tau2Task(Task):
         data = self.domain_data(domain)
         return Tau2Env(instance, self.max_turns, data, gold, self.max_user_tool_calls)
 
+    def parses(self, action: str) -> bool:
+        """A readable tool call, or a message to the customer (any text without a ``TOOL:`` line)."""
+        call = parse_tool_call(action)
+        return call is None or call.error is None
+
     def oracle_action(self, env: Tau2Env) -> str:
         """Replay the gold actions one per turn, then state the required information."""
         return env.oracle_action()
+
+    def demo_action(self, env: Tau2Env, rng: random.Random, slip: float = 0.2) -> str:
+        """An imperfect demonstrator for the starter's warm start: the oracle's plan, but with
+        probability ``slip`` a turn is spent on a question to the customer instead (the plan is
+        indexed by turn, so the step it replaced is skipped), or a tool call loses one argument
+        (the tool answers with an error). Its value is the tool-call syntax, the ids copied from
+        the conversation and the shape of an episode, not the skill."""
+        action = env.oracle_action()
+        if rng.random() >= slip:
+            return action
+        call = parse_tool_call(action)
+        if call is not None and call.error is None and call.arguments and rng.random() < 0.5:
+            args = dict(call.arguments)
+            args.pop(rng.choice(sorted(args)))
+            return format_tool_call(call.name, args)
+        return rng.choice(DEMO_QUESTIONS)
 
 
 def parse_domains(domain: str | list[str]) -> list[str]:

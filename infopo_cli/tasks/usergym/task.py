@@ -32,7 +32,7 @@ from infopo_cli.tasks.base import Task, TaskInstance
 from infopo_cli.tasks.usergym.data import available_gyms, load_rows
 from infopo_cli.tasks.usergym.env import GymEnv
 from infopo_cli.tasks.usergym.gyms import ENVIRONMENTS, validate
-from infopo_cli.tasks.usergym.protocol import compact_hint, tool_hint
+from infopo_cli.tasks.usergym.protocol import ParseFailure, compact_hint, parse_tool_call, tool_hint
 
 FEEDBACK_ROLES = ("tool", "user")
 PROMPTS = ("auto", "full", "compact")
@@ -236,6 +236,10 @@ class UserGymTask(Task):
         return cls(
             instance, self.max_turns, show_reward=self.show_reward, feedback_role=self.feedback_role
         )
+
+    def parses(self, action: str) -> bool:
+        """A readable ``interact_with_env`` call."""
+        return not isinstance(parse_tool_call(action), ParseFailure)
 
     def oracle_action(self, env: GymEnv) -> str:
         """Per gym: function computes the rule, tau replays the gold changes, telepathy and turtle

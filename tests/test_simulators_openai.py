@@ -51,7 +51,7 @@ class ChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.lock:
                     server.requests.append(body)
-                    server.headers.append(dict(self.headers))
+                    server.headers.append({k.lower(): v for k, v in self.headers.items()})
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     queue = server.faults.get(body["messages"][-1]["content"], [])
@@ -175,7 +175,7 @@ def test_request_reply_usage_and_key_header(server, monkeypatch):
         {"role": "system", "content": "You are Ann."},
         {"role": "user", "content": "abc"},
     ]
-    assert server.headers[0]["Authorization"] == "Bearer sk-test"
+    assert server.headers[0]["authorization"] == "Bearer sk-test"
     # prompt tokens: 12 + 3 and 12 + 5 characters; completion: 9 + 11 characters
     assert sim.stats["tokens_in"] == 32
     assert sim.stats["tokens_out"] == 20
@@ -188,7 +188,7 @@ def test_no_key_env_var_sends_no_authorization(server, monkeypatch):
     monkeypatch.delenv("INFOPO_TEST_KEY", raising=False)
     sim = make(server)
     assert sim.reply_batch([q("x")]) == ["re:x ✓\n"]
-    assert "Authorization" not in server.headers[0]
+    assert "authorization" not in server.headers[0]
     sim.close()
 
 

@@ -129,6 +129,7 @@ class OpenAISimulator(CachedSimulator):
     def _answer(self, queries: list[UserQuery]) -> list[str | SimulatorError]:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="simulator")
+        self._client()  # built here, before the threads that share it start
         self._fatal.clear()
         self.breaker.half_open()
         futures: list[Future] = [
@@ -237,8 +238,8 @@ class OpenAISimulator(CachedSimulator):
         return delay if grace_left is None else min(delay, grace_left)
 
     def _client(self) -> openai.OpenAI:
-        """One client for all threads (it is thread-safe and pools connections), made on first
-        use so that a replay-only run never builds one."""
+        """One client for all threads (it is thread-safe and pools connections), made when the
+        first batch misses the cache, so that a replay-only run never builds one."""
         if self._openai is None:
             key = os.environ.get(self.api_key_env) if self.api_key_env else None
             self._openai = openai.OpenAI(
@@ -253,9 +254,8 @@ class OpenAISimulator(CachedSimulator):
     def _create(self, messages: list[dict], seed: int) -> tuple[str, Any, str | None]:
         """One attempt: (reply, usage, finish_reason). Raises Transient (retry),
         FatalSimulatorError (stop the run) or Rejected (this query cannot succeed)."""
-        client = self._client()
         try:
-            completion = client.chat.completions.create(
+            completion = self._openai.chat.completions.create(
                 model=self.model,
                 messages=messages,
                 temperature=self.temperature,

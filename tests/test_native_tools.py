@@ -338,3 +338,22 @@ def test_usergym_malformed_native_call_is_handled_like_a_malformed_text_call(fun
     no_choice = native.step(call_block("interact_with_env", {"content": "1 2 3 4"}))
     assert no_choice.feedback.startswith("The tool call has no choice.")
     assert native.turn == text.turn + 1 == 2
+
+
+@needs_tau2
+@needs_usergym
+def test_compact_native_openings_keep_the_short_prompt_and_drop_the_text_protocol():
+    from infopo_cli.tasks.tau2 import Tau2Task
+    from infopo_cli.tasks.tau2.prompt import CUT_MARK
+    from infopo_cli.tasks.usergym import UserGymTask
+
+    tau = Tau2Task(data_dir=str(TAU2), domain="airline", prompt="compact").instances("test")[0]
+    native, text = tau.native_messages[0]["content"], tau.messages[0]["content"]
+    assert CUT_MARK in native and len(native) < 1000
+    assert "TOOL:" in text and "TOOL:" not in native and "get_user_details" not in native
+    assert native.endswith(text[text.index("<policy>") : text.index("</policy>") + 9])
+    gym = UserGymTask(gym="function", data_dir=str(USERGYM), prompt="compact")
+    inst = gym.instances("test")[0]
+    assert inst.messages[0]["content"].startswith(inst.native_messages[0]["content"])
+    assert "interact_with_env" in inst.messages[0]["content"]
+    assert "interact_with_env" not in inst.native_messages[0]["content"]

@@ -357,3 +357,13 @@ def test_compact_native_openings_keep_the_short_prompt_and_drop_the_text_protoco
     assert inst.messages[0]["content"].startswith(inst.native_messages[0]["content"])
     assert "interact_with_env" in inst.messages[0]["content"]
     assert "interact_with_env" not in inst.native_messages[0]["content"]
+
+
+@needs_tau2
+def test_prompt_ask_instruction_reaches_both_openings(airline):
+    from infopo_cli.recipes.evaluate import ASK_INSTRUCTION, with_instruction
+
+    inst = with_instruction(airline.instances("test")[0], ASK_INSTRUCTION)
+    for messages in (inst.messages, inst.native_messages):
+        assert messages[0]["content"].endswith(ASK_INSTRUCTION)
+    assert inst.tools == airline.instances("test")[0].tools

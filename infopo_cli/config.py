@@ -69,6 +69,11 @@ class ModelConfig:
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra arguments of the tokenizer's chat template, e.g. ``{enable_thinking: false}`` for
     Qwen3's non-thinking prompt (its default thinks first, and 48 new tokens end mid-thought)."""
+    tool_format: str = "auto"
+    """How a task's tools reach the policy: ``text`` (listed in the system prompt, calls written as
+    the task's text protocol), ``native`` (JSON schemas rendered by the chat template, calls read
+    from ``<tool_call>`` blocks: Qwen2.5, Qwen3) or ``auto`` (native when the template supports it).
+    docs/tasks.md, Tools."""
 
     def __post_init__(self):
         _check(
@@ -78,6 +83,12 @@ class ModelConfig:
             "float32, bfloat16, float16",
         )
         _check(self.max_len >= 64, "model.max_len", self.max_len, "an integer >= 64")
+        _check(
+            self.tool_format in ("auto", "text", "native"),
+            "model.tool_format",
+            self.tool_format,
+            "auto, text, native",
+        )
 
 
 @dataclass

@@ -28,8 +28,11 @@ class ChatServer:
     Reply: "re:" + the last message reversed + " ✓\\n" (non-ASCII and a newline, to check byte
     identity). usage: prompt_tokens = characters of all message contents, completion_tokens =
     characters of the reply. ``faults[last message]`` is a list of actions used up one per request:
-    an HTTP status ("500", "429", "401", ...), "hang" (sleep past the client timeout) or "drop"
-    (close the connection without answering).
+    an HTTP status ("500", "429", "401", ...), "hang" (sleep past the client timeout), "drop"
+    (close the connection without answering), "slow-429" (429 with ``Retry-After: 0.5``), or a 200
+    that is no chat completion: "garbage" (JSON without choices), "html" (not JSON at all).
+    Request headers are kept with lowercase names (HTTP header names ignore case, and clients
+    differ in how they write them).
     """
 
     def __init__(self, delay_s: float = 0.0, hang_s: float = 1.0) -> None:
@@ -51,7 +54,7 @@ class ChatServer:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.lock:
                     server.requests.append(body)
-                    server.headers.append(dict(self.headers))
+                    server.headers.append({k.lower(): v for k, v in self.headers.items()})
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     queue = server.faults.get(body["messages"][-1]["content"], [])
@@ -65,6 +68,12 @@ class ChatServer:
                     elif action == "drop":
                         self.close_connection = True
                         self.connection.shutdown(2)
+                    elif action == "slow-429":
+                        self._send(429, {"error": {"message": "slow down"}}, {"Retry-After": "0.5"})
+                    elif action == "garbage":
+                        self._send(200, {"unexpected": 1})
+                    elif action == "html":
+                        self._send(200, b"<html>busy</html>", {"Content-Type": "text/html"})
                     elif action is not None:
                         self._send(int(action), {"error": {"message": f"injected {action}"}})
                     else:
@@ -75,10 +84,14 @@ class ChatServer:
                     with server.lock:
                         server.in_flight -= 1
 
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
+            def _send(
+                self, status: int, payload: dict | bytes, headers: dict | None = None
+            ) -> None:
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                headers = {"Content-Type": "application/json", **(headers or {})}
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                for key, value in headers.items():
+                    self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -175,7 +188,7 @@ def test_request_reply_usage_and_key_header(server, monkeypatch):
         {"role": "system", "content": "You are Ann."},
         {"role": "user", "content": "abc"},
     ]
-    assert server.headers[0]["Authorization"] == "Bearer sk-test"
+    assert server.headers[0]["authorization"] == "Bearer sk-test"
     # prompt tokens: 12 + 3 and 12 + 5 characters; completion: 9 + 11 characters
     assert sim.stats["tokens_in"] == 32
     assert sim.stats["tokens_out"] == 20
@@ -188,7 +201,7 @@ def test_no_key_env_var_sends_no_authorization(server, monkeypatch):
     monkeypatch.delenv("INFOPO_TEST_KEY", raising=False)
     sim = make(server)
     assert sim.reply_batch([q("x")]) == ["re:x ✓\n"]
-    assert "Authorization" not in server.headers[0]
+    assert "authorization" not in server.headers[0]
     sim.close()
 
 
@@ -217,6 +230,33 @@ def test_transient_failures_are_retried_until_success(server):
     ]
     assert [server.count(x) for x in "abcd"] == [3, 2, 3, 1]
     assert (sim.stats["calls"], sim.stats["errors"], sim.stats["retries"]) == (4, 0, 5)
+    sim.close()
+
+
+def test_a_reply_that_is_no_chat_completion_is_retried(server):
+    server.faults = {"g": ["garbage", "html"]}
+    sim = make(server, max_retries=2)
+    assert sim.reply_batch([q("g")]) == ["re:g ✓\n"]
+    assert server.count("g") == 3
+    assert (sim.stats["calls"], sim.stats["errors"], sim.stats["retries"]) == (1, 0, 2)
+    sim.close()
+
+
+def test_malformed_replies_that_never_stop_name_the_cause(server):
+    server.faults = {"g": ["garbage"] * 5}
+    sim = make(server, max_retries=1)
+    (out,) = sim.reply_batch([q("g")])
+    assert isinstance(out, SimulatorError) and "malformed response from" in str(out)
+    sim.close()
+
+
+def test_retry_after_from_the_server_is_honoured(server):
+    server.faults = {"r": ["slow-429"]}
+    sim = make(server, backoff_base_s=0.001, backoff_max_s=5.0)
+    start = time.perf_counter()
+    assert sim.reply_batch([q("r")]) == ["re:r ✓\n"]
+    assert time.perf_counter() - start >= 0.5  # the header's 0.5 s, not the 1 ms backoff
+    assert sim.stats["retries"] == 1
     sim.close()
 
 

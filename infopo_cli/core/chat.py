@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
+from infopo_cli.core.tool_format import resolve_tool_format
+
 _A, _F = "\u27e6ACTION\u27e7", "\u27e6FEEDBACK\u27e7"
 
 # Tokens that also end a reply, per model family (``config.model_type``): Qwen2.5 and Qwen3 may end
@@ -33,11 +35,16 @@ class ChatFormat:
     """``stop_tokens``: extra tokens that end a reply (``family_stop_tokens``); they come after the
     end-of-message tokens in ``stop_ids``, whose first id closes a scripted action.
     ``template_kwargs``: extra arguments of every ``apply_chat_template`` call (Qwen3:
-    ``{"enable_thinking": False}`` renders the non-thinking prompt)."""
+    ``{"enable_thinking": False}`` renders the non-thinking prompt).
+    ``tool_format``: auto | text | native (tool_format.py); ``self.tool_format`` is the resolved
+    "text" or "native", which decides how ``opening_ids`` presents a task's tools."""
 
-    def __init__(self, tokenizer, stop_tokens: Sequence[str] = (), template_kwargs=None):
+    def __init__(
+        self, tokenizer, stop_tokens: Sequence[str] = (), template_kwargs=None, tool_format="auto"
+    ):
         self.tok = tokenizer
         self.template_kwargs = dict(template_kwargs or {})
+        self.tool_format = resolve_tool_format(tool_format, tokenizer)
         eos = tokenizer.eos_token_id
         stops = {eos} if eos is not None else set()
         for t in ("<|im_end|>", "<|eot_id|>", "<|end|>"):
@@ -50,9 +57,22 @@ class ChatFormat:
             if tid is not None and tid not in self.stop_ids:
                 self.stop_ids.append(tid)
 
-    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+    def opening_ids(self, instance) -> list[int]:
+        """The prompt of a task instance (``tasks.base.TaskInstance``). Natively, when the
+        instance declares tools: its tool-free opening with the tools as JSON schemas for the
+        template to render; otherwise its text opening, which lists the tools itself."""
+        if self.tool_format == "native" and instance.tools and instance.native_messages:
+            return self.prompt_ids(instance.native_messages, tools=instance.tools)
+        return self.prompt_ids(instance.messages)
+
+    def prompt_ids(
+        self, messages: list[dict[str, str]], tools: list[dict] | None = None
+    ) -> list[int]:
+        # ``tools`` only when given: a template may test ``tools is defined`` and render an empty
+        # tools block for an empty list.
+        extra = {"tools": tools} if tools else {}
         ids = self.tok.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True, **self.template_kwargs
+            messages, add_generation_prompt=True, tokenize=True, **extra, **self.template_kwargs
         )
         if isinstance(ids, dict) or hasattr(ids, "keys"):
             ids = ids["input_ids"]

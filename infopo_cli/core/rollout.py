@@ -75,7 +75,7 @@ def rollout(
     tokenized and recorded like generated ones (log-probs 0).
     """
     convs = [
-        Conversation(inst, task.make_env(inst), chat.prompt_ids(inst.messages))
+        Conversation(inst, task.make_env(inst), chat.opening_ids(inst))
         for inst in instances
         for _ in range(group_size)
     ]

@@ -63,13 +63,19 @@ ORACLE_MAX_LEN = 10**9
 
 
 def with_instruction(inst, suffix: str):
-    """The instance with ``suffix`` appended to its system message (one is added when missing)."""
-    msgs = [dict(m) for m in inst.messages]
-    if msgs and msgs[0].get("role") == "system":
-        msgs[0]["content"] += suffix
-    else:
-        msgs.insert(0, {"role": "system", "content": suffix.strip()})
-    return dataclasses.replace(inst, messages=msgs)
+    """The instance with ``suffix`` appended to its system message (one is added when missing), in
+    both openings (text and native tools)."""
+
+    def add(messages):
+        msgs = [dict(m) for m in messages]
+        if msgs and msgs[0].get("role") == "system":
+            msgs[0]["content"] += suffix
+        else:
+            msgs.insert(0, {"role": "system", "content": suffix.strip()})
+        return msgs
+
+    native = add(inst.native_messages) if inst.native_messages is not None else None
+    return dataclasses.replace(inst, messages=add(inst.messages), native_messages=native)
 
 
 def pick_checkpoint(run: str, run_step: int | None) -> Path:

@@ -157,6 +157,7 @@ def load_policy(
         tok,
         stop_tokens=family_stop_tokens(getattr(model.config, "model_type", None)),
         template_kwargs=mcfg.chat_template_kwargs,
+        tool_format=mcfg.tool_format,
     )
     return model, tok, chat, path
 

@@ -18,7 +18,7 @@ import torch
 from infopo_cli.errors import ConfigError
 from infopo_cli.simulators.base import SimulatorError, UserQuery
 from infopo_cli.simulators.cache import CachedSimulator, check_int, check_number
-from infopo_cli.simulators.openai import chat_messages
+from infopo_cli.simulators.messages import chat_messages
 from infopo_cli.zoo import registry
 
 DTYPES = {

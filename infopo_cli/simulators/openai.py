@@ -1,12 +1,19 @@
 """``simulator=openai``: any OpenAI-compatible chat-completions endpoint plays the user.
 
-That covers hosted APIs and local servers alike (``vllm serve``, llama.cpp, SGLang, Ollama). Only
-the standard library speaks HTTP, so no client package is needed. A batch is sent concurrently
-(at most ``max_concurrency`` requests in flight); transient failures (timeouts, dropped
-connections, 408, 429, 5xx) are retried with exponential backoff and jitter. Failures no retry can
-fix (401/403 bad key, 404 unknown model or wrong URL) stop the run with one line; a call that still
-fails after ``max_retries`` becomes a ``SimulatorError`` in its slot, so only that trajectory is
-dropped. Failures that repeat across conversations go to the circuit breaker (breaker.py).
+That covers hosted APIs and local servers alike (``vllm serve``, llama.cpp, SGLang, Ollama). The
+requests go through the ``openai`` package's client (its request format, response parsing,
+timeout and typed errors); faults.py sorts its exceptions into what the run does about them. A
+batch is sent concurrently (at most ``max_concurrency`` requests in flight over the one client,
+which is thread-safe).
+
+Retries are made here, one ``create`` call per attempt (the client's own ``max_retries`` is 0):
+every failed attempt must reach the circuit breaker (breaker.py), which compares failures across
+conversations, and a backoff must end early when the breaker opens or another request fails
+fatally; the client's retries sleep out of reach and report nothing. Transient failures
+(timeouts, dropped connections, 408, 429, 5xx) are retried with exponential backoff and jitter.
+Failures no retry can fix (401/403 bad key, 404 unknown model or wrong URL) stop the run with one
+line; a call that still fails after ``max_retries`` becomes a ``SimulatorError`` in its slot, so
+only that trajectory is dropped.
 
 The request is what current servers expect: ``max_completion_tokens`` (``max_tokens`` for servers
 that reject it), a ``seed`` per query derived from the run's seed (a sampled user replays), and
@@ -15,89 +22,37 @@ messages that alternate user/assistant strictly (chat templates that require it 
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import json
 import os
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+import openai
+
 from infopo_cli.errors import ConfigError
 from infopo_cli.simulators.base import FatalSimulatorError, SimulatorError, UserQuery
-from infopo_cli.simulators.breaker import REFUSED, Breaker
+from infopo_cli.simulators.breaker import Breaker
 from infopo_cli.simulators.cache import CachedSimulator, check_int, check_number
+from infopo_cli.simulators.faults import (
+    FATAL_STATUS,
+    Fatal,
+    Rejected,
+    Transient,
+    classify,
+    one_line,
+)
+from infopo_cli.simulators.messages import OPENING_TURN, chat_messages, query_seed
 
-ROLE_FOR_USER_MODEL = {"agent": "user", "user": "assistant"}
-RETRY_STATUS = {408, 409, 425, 429}  # plus every 5xx
-FATAL_STATUS = {401: "the API key was refused", 403: "access denied", 404: "unknown model or URL"}
+__all__ = ["OPENING_TURN", "OpenAISimulator", "chat_messages", "query_seed"]
+
 TOKEN_FIELDS = ("max_completion_tokens", "max_tokens")
 ON_TRUNCATED = ("keep", "retry")
-# Put before a conversation the simulated user opens (tau2's customer speaks first): strict
-# chat templates want a user turn right after the system prompt.
-OPENING_TURN = "(The conversation starts. Write your first message.)"
-
-
-def chat_messages(query: UserQuery) -> list[dict[str, str]]:
-    """The request messages: the task's instructions as system prompt, then the dialogue with
-    roles flipped (the agent speaks as "user", the simulated user's own past turns are
-    "assistant"), so the model writes the user's next turn.
-
-    Roles always alternate after the system prompt, starting with "user": a conversation the
-    simulated user opened gets a neutral opening turn, and two turns of one side in a row are
-    joined, since many chat templates reject anything else ("Conversation roles must alternate").
-    """
-    messages = [{"role": "system", "content": query.instructions}]
-    for m in query.conversation:
-        role = ROLE_FOR_USER_MODEL.get(m["role"])
-        if role is None:
-            raise ValueError(f"conversation role must be 'agent' or 'user', got {m['role']!r}")
-        if len(messages) == 1 and role == "assistant":
-            messages.append({"role": "user", "content": OPENING_TURN})
-        if messages[-1]["role"] == role:
-            messages[-1] = {
-                "role": role,
-                "content": messages[-1]["content"] + "\n\n" + m["content"],
-            }
-        else:
-            messages.append({"role": role, "content": m["content"]})
-    return messages
-
-
-def query_seed(run_seed: int, messages: list[dict[str, str]], repeat: int) -> int:
-    """The request's ``seed``: a function of the run's seed, the messages and how many identical
-    queries came before it in the batch, so a rerun sends the same seeds (a sampled user replays)
-    while the members of a group that ask the same thing still get different replies."""
-    text = json.dumps([run_seed, repeat, messages], ensure_ascii=False, sort_keys=True)
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big") >> 1
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-class _Transient(Exception):
-    """A failed attempt worth retrying; ``retry_after`` is the server's hint in seconds, ``kind``
-    the cause the circuit breaker compares."""
-
-    def __init__(self, message: str, kind: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.retry_after = retry_after
-
-
-class _Rejected(SimulatorError):
-    """An HTTP 4xx that no retry changes (e.g. 400 for a too-long prompt): this query fails."""
-
-    def __init__(self, message: str, code: int, detail: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.detail = detail
+# The client insists on a key; a local server needs none, so a placeholder satisfies the client
+# and the Authorization header is left out of each request.
+NO_KEY = "unused"
 
 
 class OpenAISimulator(CachedSimulator):
@@ -157,6 +112,8 @@ class OpenAISimulator(CachedSimulator):
         self.backoff_max_s = float(backoff_max_s)
         self.token_field = TOKEN_FIELDS[0]
         self._pool: ThreadPoolExecutor | None = None
+        self._openai: openai.OpenAI | None = None
+        self._extra_headers: dict | None = None
         self._stats_lock = threading.Lock()
         self._fatal = threading.Event()
         self._rng = random.Random()
@@ -172,6 +129,7 @@ class OpenAISimulator(CachedSimulator):
     def _answer(self, queries: list[UserQuery]) -> list[str | SimulatorError]:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="simulator")
+        self._client()  # built here, before the threads that share it start
         self._fatal.clear()
         self.breaker.half_open()
         futures: list[Future] = [
@@ -204,16 +162,6 @@ class OpenAISimulator(CachedSimulator):
             out.append((messages, query_seed(self.seed, messages, repeat)))
         return out
 
-    def _body(self, messages: list[dict], seed: int) -> bytes:
-        payload = {
-            "model": self.model,
-            "messages": messages,
-            "temperature": self.temperature,
-            self.token_field: self.max_tokens,
-            "seed": seed,
-        }
-        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
-
     def _call(self, messages: list[dict], seed: int) -> str | SimulatorError:
         """One query with retries. Returns the reply, or a SimulatorError once retries run out
         (or at once while the breaker is open)."""
@@ -227,8 +175,8 @@ class OpenAISimulator(CachedSimulator):
                     start, SimulatorError(f"simulator=openai: not sent: {self.breaker.open_reason}")
                 )
             try:
-                reply, usage, finish_reason = self._post(self._body(messages, seed))
-            except _Transient as e:
+                reply, usage, finish_reason = self._create(messages, seed)
+            except Transient as e:
                 self.breaker.failure(e.kind, str(e))
                 if attempt >= self.max_retries:
                     return self._finish(start, SimulatorError(f"simulator=openai: {e}"))
@@ -236,7 +184,7 @@ class OpenAISimulator(CachedSimulator):
                 self._count("retries")
                 self.breaker.wake.wait(self._backoff(attempt, e.retry_after))
                 continue
-            except _Rejected as e:
+            except Rejected as e:
                 if self._fall_back_token_field(e):
                     continue
                 self.breaker.failure(f"HTTP {e.code}", str(e), client_error=True)
@@ -244,8 +192,8 @@ class OpenAISimulator(CachedSimulator):
             except SimulatorError as e:
                 return self._finish(start, e)
             self.breaker.success()
-            self._count("tokens_in", int(usage.get("prompt_tokens") or 0))
-            self._count("tokens_out", int(usage.get("completion_tokens") or 0))
+            self._count("tokens_in", int(getattr(usage, "prompt_tokens", 0) or 0))
+            self._count("tokens_out", int(getattr(usage, "completion_tokens", 0) or 0))
             if finish_reason == "length":
                 self._count("truncated")
                 if self.on_truncated == "retry" and attempt < self.max_retries:
@@ -258,7 +206,7 @@ class OpenAISimulator(CachedSimulator):
         with self._stats_lock:
             self.stats[key] += n
 
-    def _fall_back_token_field(self, e: _Rejected) -> bool:
+    def _fall_back_token_field(self, e: Rejected) -> bool:
         """True (resend) when the server rejected ``max_completion_tokens`` by name: from then on
         the older ``max_tokens`` is sent (servers that predate the rename)."""
         if self.token_field != TOKEN_FIELDS[0] or TOKEN_FIELDS[0] not in e.detail:
@@ -289,62 +237,60 @@ class OpenAISimulator(CachedSimulator):
         grace_left = self.breaker.wait_cap()
         return delay if grace_left is None else min(delay, grace_left)
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        key = os.environ.get(self.api_key_env) if self.api_key_env else None
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
+    def _client(self) -> openai.OpenAI:
+        """One client for all threads (it is thread-safe and pools connections), made when the
+        first batch misses the cache, so that a replay-only run never builds one."""
+        if self._openai is None:
+            key = os.environ.get(self.api_key_env) if self.api_key_env else None
+            self._openai = openai.OpenAI(
+                base_url=self.base_url,
+                api_key=key or NO_KEY,
+                timeout=self.timeout_s,
+                max_retries=0,
+            )
+            self._extra_headers = None if key else {"Authorization": openai.Omit()}
+        return self._openai
 
-    def _post(self, body: bytes) -> tuple[str, dict, str | None]:
-        """One HTTP attempt: (reply, usage, finish_reason). Raises _Transient (retry),
-        FatalSimulatorError (stop the run) or _Rejected (this query cannot succeed)."""
-        req = urllib.request.Request(self.url, data=body, headers=self._headers(), method="POST")
+    def _create(self, messages: list[dict], seed: int) -> tuple[str, Any, str | None]:
+        """One attempt: (reply, usage, finish_reason). Raises Transient (retry),
+        FatalSimulatorError (stop the run) or Rejected (this query cannot succeed)."""
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as e:
-            raise self._http_error(e) from None
-        except urllib.error.URLError as e:
-            kind = REFUSED if isinstance(e.reason, ConnectionRefusedError) else "unreachable"
-            if isinstance(e.reason, TimeoutError):
-                kind = "timeout"
-            raise _Transient(f"cannot reach {self.url}: {e.reason}", kind) from None
-        except TimeoutError:
-            raise _Transient(
-                f"no answer from {self.url} within {self.timeout_s:g} s", "timeout"
-            ) from None
-        except (ConnectionError, http.client.HTTPException, OSError) as e:
-            raise _Transient(
-                f"connection to {self.url} failed: {type(e).__name__}: {e}", "connection"
-            ) from None
-        return self._parse(raw)
+            completion = self._openai.chat.completions.create(
+                model=self.model,
+                messages=messages,
+                temperature=self.temperature,
+                seed=seed,
+                extra_headers=self._extra_headers,
+                **{self.token_field: self.max_tokens},
+            )
+        except openai.APIError as e:
+            outcome = classify(e, self.url, self.timeout_s)
+            if isinstance(outcome, Fatal):
+                raise FatalSimulatorError(
+                    self._fatal_message(outcome.code, outcome.detail)
+                ) from None
+            raise outcome from None
+        return self._parse(completion)
 
-    def _http_error(self, e: urllib.error.HTTPError) -> Exception:
-        detail = _error_body(e)
-        if e.code in FATAL_STATUS:
-            return FatalSimulatorError(self._fatal_message(e.code, detail))
-        if e.code in RETRY_STATUS or e.code >= 500:
-            return _Transient(f"HTTP {e.code}: {detail}", f"HTTP {e.code}", _retry_after(e.headers))
-        return _Rejected(
-            f"simulator=openai: HTTP {e.code} from {self.url}: {detail}", e.code, detail
-        )
-
-    def _parse(self, raw: bytes) -> tuple[str, dict, str | None]:
-        try:
-            data = json.loads(raw)
-            choice = data["choices"][0]
-            content = choice["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise _Transient(
-                f"malformed response from {self.url}: {_one_line(raw.decode('utf-8', 'replace'))}",
-                "malformed",
-            ) from None
+    def _parse(self, completion: Any) -> tuple[str, Any, str | None]:
+        """The reply text out of a completion. The client does not validate a 2xx body strictly
+        (nor should it: servers omit fields), so a reply without choices is caught here."""
+        choices = getattr(completion, "choices", None)
+        if (
+            not isinstance(choices, list)
+            or not choices
+            or getattr(choices[0], "message", None) is None
+        ):
+            raise Transient(
+                f"malformed response from {self.url}: {one_line(str(completion))}", "malformed"
+            )
+        choice = choices[0]
+        content = choice.message.content
         if not isinstance(content, str):
             raise SimulatorError(
-                f"simulator=openai: the reply had no text (finish_reason={choice.get('finish_reason')!r})"
+                f"simulator=openai: the reply had no text (finish_reason={choice.finish_reason!r})"
             )
-        return content, data.get("usage") or {}, choice.get("finish_reason")
+        return content, completion.usage, choice.finish_reason
 
     def _fatal_message(self, code: int, detail: str) -> str:
         what = FATAL_STATUS[code]
@@ -365,6 +311,9 @@ class OpenAISimulator(CachedSimulator):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._openai is not None:
+            self._openai.close()
+            self._openai = None
         super().close()
 
 
@@ -389,18 +338,3 @@ def _check_request_config(base_url, model, api_key_env, on_truncated, seed) -> N
         )
     if seed is not None:
         check_int("seed", seed, minimum=0)
-
-
-def _error_body(e: urllib.error.HTTPError) -> str:
-    try:
-        return _one_line(e.read().decode("utf-8", "replace")) or e.reason
-    except (OSError, http.client.HTTPException):
-        return str(e.reason)
-
-
-def _retry_after(headers) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None

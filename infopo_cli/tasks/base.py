@@ -25,11 +25,21 @@ from infopo_cli.simulators.base import UserQuery
 
 @dataclass
 class TaskInstance:
-    """One task: an id, the opening chat messages (system + first user turn), hidden information."""
+    """One task: an id, the opening chat messages (system + first user turn), hidden information.
+
+    A task whose agent has tools declares them once, as OpenAI-style JSON schemas
+    (``{"type": "function", "function": {"name", "description", "parameters"}}``), in ``tools``,
+    and gives two openings: ``messages`` lists the tools as text with the task's text protocol;
+    ``native_messages`` leaves them out, for chat templates that render ``tools`` themselves. The
+    policy's chat format picks one (``model.tool_format``, core/tool_format.py); the environment
+    reads a call in either form.
+    """
 
     id: str
     messages: list[dict[str, str]]
     hidden: dict[str, Any] = field(default_factory=dict)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    native_messages: list[dict[str, str]] | None = None
 
 
 @dataclass

@@ -3,8 +3,9 @@
 ``full`` (the benchmark setting): the whole policy and every tool with its description and
 argument types. ``compact`` (for small models with a short context, e.g. CPU smoke runs): the
 policy cut to ``policy_max_chars`` (at a line break, marked as cut) and tools as bare signatures.
-The tools are also available as JSON-schema dicts (``ToolSpec.json_schema``) for chat templates
-that render tools themselves.
+``native_system_prompt`` is the prompt for chat templates that render the tools themselves (the
+tools go as JSON schemas, ``ToolSpec.json_schema``): the same rules and policy, without the text
+protocol and the tool listing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ A tool call is one line: the word TOOL:, the tool name, then the arguments as a 
 TOOL: calculate {{"expression": "2 + 3"}}
 The result comes back to you in a tool message; the customer does not see it.
 When the conversation is over, write {STOP}."""
+
+RULES_NATIVE = f"""You are a customer service agent. Help the customer and follow the policy below exactly.
+Each message you write is EITHER a message to the customer OR one tool call, never both.
+The result of a tool call comes back to you in a tool message; the customer does not see it.
+When the conversation is over, write {STOP}."""
+
+RULES_COMPACT_NATIVE = f"""You are a customer service agent; follow the policy. Write either a message to the customer or one tool call. End with {STOP}."""
 
 RULES_COMPACT = f"""You are a customer service agent; follow the policy. Write either a message to the customer or one tool call: TOOL: name {{"arg": "value"}}. End with {STOP}."""
 
@@ -47,3 +55,10 @@ def system_prompt(
     limit = COMPACT_POLICY_CHARS if policy_max_chars is None else policy_max_chars
     listing = "; ".join(s.call_form() for s in tools.values())
     return f"{RULES_COMPACT}\n<policy>\n{cut_policy(policy, limit)}\n</policy>\nTools: {listing}"
+
+
+def native_system_prompt(policy: str, mode: str, policy_max_chars: int | None) -> str:
+    if mode == "full":
+        return f"{RULES_NATIVE}\n\n<policy>\n{cut_policy(policy, policy_max_chars)}\n</policy>"
+    limit = COMPACT_POLICY_CHARS if policy_max_chars is None else policy_max_chars
+    return f"{RULES_COMPACT_NATIVE}\n<policy>\n{cut_policy(policy, limit)}\n</policy>"

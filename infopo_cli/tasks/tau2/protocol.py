@@ -5,7 +5,9 @@ A message that contains a line starting with ``TOOL:`` is a tool call::
     TOOL: get_user_details {"user_id": "sara_doe_496"}
 
 (name, then a JSON object of arguments; ``TOOL: name`` alone means no arguments). Only the first
-such line counts and text around it is ignored; one tool call per message. Any other message is
+such line counts and text around it is ignored; one tool call per message. A model given its tools
+natively writes a ``<tool_call>`` block instead (tasks/tool_calls.py); a message with such a block
+is read as that call (the block wins over a ``TOOL:`` line), so both forms run the same tool. Any other message is
 addressed to the other party. ``###STOP###`` ends the conversation (either side); the customer may
 also end it with ``###TRANSFER###`` or ``###OUT-OF-SCOPE###``.
 """
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infopo_cli.tasks.tau.conversation import STOP
+from infopo_cli.tasks.tool_calls import find_native_call
 
 TOOL_PREFIX = "TOOL:"
 TRANSFER = "###TRANSFER###"
@@ -36,7 +39,11 @@ class ToolCall:
 
 
 def parse_tool_call(text: str) -> ToolCall | None:
-    """The first ``TOOL:`` line of ``text`` as a call, or None when the message has none."""
+    """The message's ``<tool_call>`` block, else its first ``TOOL:`` line, as a call; None when
+    the message has neither."""
+    native = find_native_call(text)
+    if native is not None:
+        return ToolCall(native.name, native.arguments, native.error)
     for line in text.splitlines():
         m = _LINE.match(line)
         if m is None:

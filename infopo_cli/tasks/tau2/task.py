@@ -16,7 +16,7 @@ from infopo_cli.errors import ConfigError
 from infopo_cli.tasks.base import Task, TaskInstance
 from infopo_cli.tasks.tau2.data import DOMAIN_NAMES, DomainData, load_domain, resolve_data_dir
 from infopo_cli.tasks.tau2.env import Tau2Env
-from infopo_cli.tasks.tau2.prompt import system_prompt
+from infopo_cli.tasks.tau2.prompt import native_system_prompt, system_prompt
 from infopo_cli.tasks.tau2.protocol import format_tool_call, parse_tool_call
 from infopo_cli.tasks.tau2.world import AGENT_TOOLKITS, World, gold_world
 
@@ -107,6 +107,15 @@ class Tau2Task(Task):
         tools = AGENT_TOOLKITS[domain].tool_specs()
         return system_prompt(data.policy, tools, self.prompt_mode, self.policy_max_chars)
 
+    def native_system_prompt(self, domain: str) -> str:
+        """The system prompt when the chat template renders the tools (no text tool listing)."""
+        policy = self.domain_data(domain).policy
+        return native_system_prompt(policy, self.prompt_mode, self.policy_max_chars)
+
+    def agent_tools(self, domain: str) -> list[dict]:
+        """The agent's tools of a domain as JSON schemas, as every instance declares them."""
+        return [s.json_schema() for s in AGENT_TOOLKITS[domain].tool_specs().values()]
+
     def tool_schemas(self, domain: str, side: str = "assistant") -> list[dict]:
         """A domain's tools as JSON-schema dicts: the agent's, or (side="user") the phone's."""
         if domain not in self.domains:
@@ -124,6 +133,8 @@ class Tau2Task(Task):
             for domain in self.domains:
                 data = self.domain_data(domain)
                 prompt = self.system_prompt(domain)
+                native = self.native_system_prompt(domain)
+                tools = self.agent_tools(domain)
                 for task_id in data.splits.get(split, []):
                     if task_id not in data.tasks:
                         raise ConfigError(
@@ -138,6 +149,11 @@ class Tau2Task(Task):
                                 {"role": "user", "content": self.opening},
                             ],
                             hidden={"domain": domain, "task_id": task_id},
+                            tools=tools,
+                            native_messages=[
+                                {"role": "system", "content": native},
+                                {"role": "user", "content": self.opening},
+                            ],
                         )
                     )
             self._instances[split] = out

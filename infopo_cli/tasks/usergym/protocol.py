@@ -14,6 +14,10 @@ this order after dropping ``<think>...</think>`` reasoning (fences like ```json 
 ``choice`` is one of ``action``, ``answer``, ``search``, or ``finish`` (ends the episode; the
 content is ignored). Anything else is a :class:`ParseFailure` whose ``message`` is shown to the
 agent as the environment's feedback.
+
+A model given the tool natively (``tool_schema``, rendered by its chat template) writes form 1 in
+its own ``<tool_call>`` block; a block that cannot be read as a call is a ParseFailure naming what
+is wrong with it.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from infopo_cli.tasks.tool_calls import find_native_call
 from infopo_cli.tasks.usergym.text import json_objects, strip_fences
 
 TOOL_NAME = "interact_with_env"
@@ -116,6 +121,16 @@ def parse_tool_call(text: str) -> ToolCall | ParseFailure:
     body = _THINK_RE.sub("", text).strip()
     if not body:
         return ParseFailure(f"No tool call found (the message is empty). {FORMAT_HELP}")
+    native = find_native_call(body)
+    if native is not None and native.error is not None:
+        return ParseFailure(f"The tool call could not be read: {native.error}.")
+    if native is not None:
+        call = _from_mapping({"arguments": native.arguments})
+        return (
+            call
+            if call is not None
+            else ParseFailure(f"The tool call has no choice. {FORMAT_HELP}")
+        )
     unfenced = body.replace("<tool_call>", " ").replace("</tool_call>", " ")
     for value in json_objects(unfenced):
         call = _from_mapping(value)
@@ -150,3 +165,33 @@ def tool_hint(choices: tuple[str, ...]) -> str:
         f"for example {example}. The `choice` must be one of {listed}; `content` is a string. "
         "Each message may contain one call; the environment's reply comes back as the next message."
     )
+
+
+def tool_schema(choices: tuple[str, ...]) -> dict:
+    """The tool as a JSON schema, for chat templates that render tools themselves."""
+    listed = ", ".join(choices)
+    return {
+        "type": "function",
+        "function": {
+            "name": TOOL_NAME,
+            "description": (
+                "Act in the environment. One call per message; the environment's reply comes back "
+                "as the next message."
+            ),
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "choice": {
+                        "type": "string",
+                        "enum": list(choices),
+                        "description": f"What the call does: one of {listed}.",
+                    },
+                    "content": {
+                        "type": "string",
+                        "description": "The question, action, search query or answer.",
+                    },
+                },
+                "required": ["choice", "content"],
+            },
+        },
+    }

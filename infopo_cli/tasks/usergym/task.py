@@ -32,7 +32,13 @@ from infopo_cli.tasks.base import Task, TaskInstance
 from infopo_cli.tasks.usergym.data import available_gyms, load_rows
 from infopo_cli.tasks.usergym.env import GymEnv
 from infopo_cli.tasks.usergym.gyms import ENVIRONMENTS, validate
-from infopo_cli.tasks.usergym.protocol import ParseFailure, compact_hint, parse_tool_call, tool_hint
+from infopo_cli.tasks.usergym.protocol import (
+    ParseFailure,
+    compact_hint,
+    parse_tool_call,
+    tool_hint,
+    tool_schema,
+)
 
 FEEDBACK_ROLES = ("tool", "user")
 PROMPTS = ("auto", "full", "compact")
@@ -182,10 +188,14 @@ class UserGymTask(Task):
                 seen[row.key] = n + 1
                 ident = f"{gym}/{row.key}" + (f"#{n + 1}" if n else "")
                 cls = ENVIRONMENTS[row.kind]
+                # the native opening leaves out the note on writing the call as text: the chat
+                # template renders the tool's schema instead
                 if self.prompt == "full":
-                    system = row.system + tool_hint(cls.choices)
+                    native = row.system
+                    system = native + tool_hint(cls.choices)
                 else:
-                    system = cls.compact_prompt + compact_hint(cls.choices)
+                    native = cls.compact_prompt
+                    system = native + compact_hint(cls.choices)
                 out.append(
                     TaskInstance(
                         id=ident,
@@ -202,6 +212,11 @@ class UserGymTask(Task):
                             "source": row.source,
                             "prompt": self.prompt,
                         },
+                        tools=[tool_schema(cls.choices)],
+                        native_messages=[
+                            {"role": "system", "content": native},
+                            {"role": "user", "content": row.opening},
+                        ],
                     )
                 )
             self._cache[key] = out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from infopo_cli.data.locations import cache_root
 from infopo_cli.errors import ConfigError
 
 CHATML_TEMPLATE = (
@@ -24,10 +24,6 @@ CHATML_TEMPLATE = (
 )
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("INFOPO_CACHE", Path.home() / ".cache" / "infopo"))
 
 
 def cached_build(name: str, params: dict, build: Callable[[Path], None]) -> Path:

@@ -150,7 +150,12 @@ def fetch(
         (out / STAMP).write_text(json.dumps(_record(ds, source_url, got), indent=1) + "\n")
         if final.exists():  # --force: the old copy goes only once the new one is complete
             final.rename(tmp / "old")
-        out.rename(final)
+        try:
+            out.rename(final)
+        except OSError as e:  # e.g. another fetch installed it meanwhile
+            if (tmp / "old").exists() and not final.exists():
+                (tmp / "old").rename(final)
+            raise ConfigError(f"data fetch {name}: cannot install into {final} ({e})") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     note = f" ({unpinned} not pinned: checksums recorded)" if unpinned else ""

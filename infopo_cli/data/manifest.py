@@ -80,5 +80,6 @@ def parse(raw: dict) -> dict[str, Dataset]:
     return out
 
 
-def load(path: Path = MANIFEST) -> dict[str, Dataset]:
-    return parse(json.loads(Path(path).read_text()))
+def load(path: Path | None = None) -> dict[str, Dataset]:
+    """The datasets of ``path`` (default: the package's ``manifest.json``)."""
+    return parse(json.loads(Path(path or MANIFEST).read_text()))

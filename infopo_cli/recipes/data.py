@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from infopo_cli.data import manifest
 from infopo_cli.data.fetch import fetch, pick
@@ -14,10 +15,11 @@ def data_cli(argv: list[str]) -> None:
     datasets = manifest.load()
     parser = argparse.ArgumentParser(
         prog="infopo data",
-        description=(
+        description=textwrap.fill(
             "Benchmark data. `fetch NAME` downloads the pinned upstream release into "
             f"{data_root()}/NAME (set $INFOPO_CACHE to move it), lays it out as the task reads "
-            "it and checks every file's sha256; the tasks look there by default."
+            "it and checks every file's sha256; the tasks look there by default.",
+            width=100,
         ),
         epilog="datasets:\n" + "\n".join(f"  {n:<9} {d.description}" for n, d in datasets.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -159,7 +159,7 @@ class CodingTask(Task):
         )
         if source == "colbench" and not path:
             fetched = fetched_dir("colbench")
-            if not any((fetched / f).is_file() for f in colbench.SPLIT_FILES.values()):
+            if not colbench.split_files(fetched):
                 raise ConfigError(
                     "task.source=colbench needs task.path=<ColBench JSONL file or directory>, "
                     "or run `infopo data fetch colbench`"

@@ -147,7 +147,9 @@ def load_policy(
     # starts from the same policy, so seeds of an experiment differ only in their RL
     path = path or resolve_path(mcfg.name, mcfg.path)
     tok = models.load_tokenizer(adapter or path)
-    model = models.load_model(path, mcfg.dtype, device, mcfg.gradient_checkpointing)
+    model = models.load_model(
+        path, mcfg.dtype, device, mcfg.gradient_checkpointing, mcfg.attn_implementation
+    )
     if adapter:
         model = lora.load_adapter(model, adapter, trainable=trainable)
     chat = ChatFormat(

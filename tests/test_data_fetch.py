@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 import tarfile
 import threading
 import zipfile
@@ -273,6 +274,35 @@ def test_a_zip_mirror_with_another_top_folder_works(server, cache):
     datasets = manifest.parse(raw_manifest("http://127.0.0.1:9/unreachable"))
     folder = fetch("usergym", datasets=datasets, urls=[server.url("up.zip")])
     assert (folder / "function/train.jsonl").read_bytes() == INSTALLED["function/train.jsonl"][2]
+
+
+def test_an_unpinned_file_source_is_recorded_then_checked(server, cache, capsys):
+    """Like ColBench: single files (no archive) whose checksums are not pinned."""
+    (server.root / "train.jsonl").write_text('{"a": 1}\n')
+    raw = {
+        "colbench": {
+            "sources": {"train": {"url": server.url("train.jsonl"), "kind": "file"}},
+            "files": [{"path": "train.jsonl", "source": "train", "sha256": None}],
+        }
+    }
+    datasets = manifest.parse(raw)
+    folder = fetch("colbench", datasets=datasets)
+    assert "0 of 1 files verified, 1 not pinned" in capsys.readouterr().out
+    stamp = json.loads((folder / STAMP).read_text())
+    assert stamp["files"] == {"train.jsonl": hashlib.sha256(b'{"a": 1}\n').hexdigest()}
+    fetch("colbench", datasets=datasets)
+    assert "nothing to do" in capsys.readouterr().out
+    (folder / "train.jsonl").write_text("{}\n")
+    with pytest.raises(ConfigError, match=r"train.jsonl does not match its checksum"):
+        fetch("colbench", datasets=datasets)
+
+
+def test_without_pyarrow_the_fetch_stops_before_downloading(server, cache, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import fails as if not installed
+    datasets = manifest.parse(raw_manifest(server.url("up.tar.gz")))
+    with pytest.raises(ConfigError, match=r"^data fetch usergym: .*pip install 'infopo\[data\]'$"):
+        fetch("usergym", datasets=datasets)
+    assert server.gets == 0 and not cache.exists()
 
 
 def test_an_unreachable_source_is_one_line(cache):

@@ -133,6 +133,13 @@ def test_colbench_parquet_loads_the_same_tasks_as_its_jsonl(tmp_path):
     assert d["test"][0].tests == ("add3(1, 1)", "add3(2, 1)")
 
 
+def test_without_datasets_the_error_names_the_extra(tmp_path, monkeypatch):
+    path = write_parquet(tmp_path / "t.parquet", [colbench_row(1, 2)])
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import fails as if not installed
+    with pytest.raises(ConfigError, match=r"^task.path: .*pip install 'infopo\[data\]'$"):
+        load_splits(path, 0.25)
+
+
 def test_a_hub_id_without_network_is_one_line(tmp_path):
     """``owner/name`` that is no local path is a hub id; offline it fails in one line."""
     code = (

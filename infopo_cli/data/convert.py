@@ -22,13 +22,24 @@ class ConvertError(ValueError):
     """An upstream file that is not what the conversion expects (the message says what)."""
 
 
+PARQUET = ("verl_jsonl", "verl_system_prompt")
+
+
+def check_available(conversions: set[str], dataset: str) -> None:
+    """Fail before any download when a conversion needs a package that is not installed."""
+    if conversions & set(PARQUET):
+        try:
+            import pyarrow.parquet  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                f"data fetch {dataset}: its upstream splits are parquet files, read with pyarrow: "
+                "pip install 'infopo[data]'"
+            ) from None
+
+
 def _rows(data: bytes) -> list[dict]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise ConfigError(
-            "reading the upstream parquet files needs pyarrow: pip install 'infopo[data]'"
-        ) from None
+    import pyarrow.parquet as pq  # checked by check_available before the download
+
     try:
         return pq.read_table(io.BytesIO(data)).to_pylist()
     except Exception as e:  # pyarrow raises several types for a damaged file

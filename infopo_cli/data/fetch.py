@@ -18,7 +18,7 @@ from pathlib import Path
 
 from infopo_cli.data import manifest as manifest_mod
 from infopo_cli.data.archive import ArchiveError, read_members
-from infopo_cli.data.convert import CONVERTERS, ConvertError
+from infopo_cli.data.convert import CONVERTERS, ConvertError, check_available
 from infopo_cli.data.download import describe, download
 from infopo_cli.data.locations import data_root
 from infopo_cli.data.manifest import Dataset, Source
@@ -137,6 +137,7 @@ def fetch(
         raise ConfigError(
             f"data fetch {name}: {final} exists but {problem}; fetch again with --force"
         )
+    check_available({f.convert for f in ds.files}, name)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
@@ -158,8 +159,13 @@ def fetch(
             raise ConfigError(f"data fetch {name}: cannot install into {final} ({e})") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    note = f" ({unpinned} not pinned: checksums recorded)" if unpinned else ""
-    say(f"{name}: {len(got)} files verified{note}, installed in {final}")
+    checked = (
+        f"{len(got) - unpinned} of {len(got)} files verified"
+        if unpinned
+        else f"{len(got)} files verified"
+    )
+    note = f", {unpinned} not pinned (their checksums are recorded in {STAMP})" if unpinned else ""
+    say(f"{name}: {checked}{note}, installed in {final}")
     return final
 
 

@@ -79,6 +79,8 @@ def test_sft_jsonl_and_parquet_give_the_same_trajectories(tmp_path, chat):
         chats_to_trajectories(tmp_path / "c.jsonl", chat, 1024)
     )
     assert as_tuples(from_parquet) == as_tuples(from_jsonl)
+    (tmp_path / "c.json").write_text(json.dumps(CHATS))  # one JSON list
+    assert as_tuples(sft_dialogues(str(tmp_path / "c.json"), chat)) == as_tuples(from_jsonl)
     assert [len(t.turns) for t in from_parquet] == [2, 2]
     first = from_parquet[0]
     a, b = first.turns[1].action

@@ -15,7 +15,8 @@ from typing import Any
 
 from infopo_cli.errors import ConfigError
 
-BUILDERS = {".parquet": "parquet", ".json": "json", ".jsonl": "json", ".csv": "csv"}
+# JSON Lines (.jsonl, or any other suffix) is read by the callers, line by line
+BUILDERS = {".parquet": "parquet", ".json": "json", ".csv": "csv"}
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
@@ -51,7 +52,7 @@ def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def file_rows(path: Path, field: str) -> list[dict[str, Any]]:
-    """Every row of a local .parquet, .json, .jsonl or .csv file, in file order."""
+    """Every row of a local .parquet, .json or .csv file, in file order."""
     builder = BUILDERS.get(path.suffix.lower())
     if builder is None:
         raise ConfigError(

@@ -102,15 +102,16 @@ def sft_main(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 def dialogues(cfg: DictConfig, scfg: SFTConfig, chat, max_len: int, run_dir: Path) -> list:
-    """The training dialogues as trajectories: the task's demonstrations or a JSONL of chats."""
+    """The training dialogues as trajectories: the task's demonstrations, or chats from a file or
+    a hub dataset."""
     if scfg.data == "demos":
         simulator = build_simulator(cfg, run_dir)
         return demo_trajectories(
             build_task(cfg), simulator, chat, scfg.num_dialogues, cfg.seed, max_len
         )
     path = Path(scfg.data).expanduser()
-    if path.is_file() and path.suffix.lower() == ".jsonl":
-        return chats_to_trajectories(path, chat, max_len)
+    if path.is_file() and not is_table_file(path):
+        return chats_to_trajectories(path, chat, max_len)  # JSON Lines, read line by line
     if is_table_file(path):
         rows = file_rows(path, "sft.data")
         label = str(path)
@@ -124,8 +125,8 @@ def dialogues(cfg: DictConfig, scfg: SFTConfig, chat, max_len: int, run_dir: Pat
         rows, label = splits["train"], f"{scfg.data} (train)"
     else:
         raise ConfigError(
-            f"sft.data={scfg.data!r}: not 'demos', an existing .jsonl/.json/.parquet/.csv file "
-            "or a hub id (owner/name)"
+            f"sft.data={scfg.data!r}: not 'demos', an existing file (.jsonl; .json, .parquet, "
+            ".csv) or a hub id (owner/name)"
         )
     records = enumerate(rows, 1)
     return records_to_trajectories(records, chat, max_len, lambda n: f"{label} row {n}", label)

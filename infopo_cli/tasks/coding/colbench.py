@@ -85,8 +85,8 @@ def load_splits(path: str | Path, test_fraction: float) -> dict[str, list[Colben
 
 
 def file_rows(path: Path) -> list[ColbenchRow]:
-    """A ColBench file's rows: JSONL read line by line, other table formats through ``datasets``."""
-    if path.suffix.lower() == ".jsonl":
+    """A ColBench file's rows: .parquet/.json/.csv through ``datasets``, anything else as JSONL."""
+    if not tables.is_table_file(path):
         return read_rows(path, parse_row)
     return _table_rows(tables.file_rows(path, "task.path"), str(path))
 
@@ -95,9 +95,8 @@ def _table_rows(records: list[dict[str, Any]], label: str) -> list[ColbenchRow]:
     rows = []
     for n, obj in enumerate(records, 1):
         tests = obj.get("test_cases")
-        if isinstance(
-            tests, dict
-        ):  # a struct column gives every row every test name (None if unset)
+        # a struct column gives every row every test name of the file (None where unset)
+        if isinstance(tests, dict):
             obj = {**obj, "test_cases": {k: v for k, v in tests.items() if v is not None}}
         rows.append(parse_row(obj, f"{label} row {n}"))
     return rows

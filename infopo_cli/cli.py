@@ -1,6 +1,6 @@
-"""``infopo <train|sft|eval|report|view>``: dispatch only.
+"""``infopo <train|sft|eval|report|view|data>``: dispatch only.
 
-Each subcommand (but report and view) is a Hydra app, so every Hydra feature works (``-m``, ``--cfg job``,
+Each subcommand (but report, view and data) is a Hydra app, so every Hydra feature works (``-m``, ``--cfg job``,
 overrides, ``hydra.run.dir=``). Before Hydra starts, the overrides are composed once and validated, so
 a wrong value is one line naming the field and what it accepts (exit code 2), not a traceback.
 """
@@ -70,6 +70,7 @@ def usage() -> str:
         *(f"  {name:<7} {doc}" for name, (_, _, doc) in APPS.items()),
         "  report  infopo report <run or sweep dirs...> --out <dir>: tables and learning curves",
         "  view    infopo view RUN_DIR [--step N ...]: RUN_DIR/view.html, each turn's IG and advantage",
+        "  data    infopo data fetch usergym|tau2|colbench: pinned benchmark data into the cache",
         "",
         "config groups (pick with group=option; set fields with group.key=value):",
         *(f"  {g:<14} {', '.join(group_options(g))}" for g in HELP_GROUPS),
@@ -403,8 +404,16 @@ def main(argv: list[str] | None = None) -> None:
         except ConfigError as e:
             fail(str(e))
         return
+    if cmd == "data":
+        from infopo_cli.recipes.data import data_cli
+
+        try:
+            data_cli(rest)
+        except ConfigError as e:
+            fail(str(e))
+        return
     if cmd not in APPS:
-        fail(f"unknown command {cmd!r}; accepted: {', '.join(APPS)}, report, view")
+        fail(f"unknown command {cmd!r}; accepted: {', '.join(APPS)}, report, view, data")
     run_app(cmd, rest)
 
 

@@ -23,6 +23,9 @@ CONF_DIR = Path(__file__).parent / "conf"
 LORA_DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
+
+
 @dataclass
 class LoraConfig:
     r: int = 0
@@ -64,6 +67,10 @@ class ModelConfig:
     """Recompute activations in the backward pass: less memory, a little more time."""
     device: str = "auto"
     """auto (cuda when available, else cpu) | cpu | cuda | cuda:N. Under torchrun: cuda:LOCAL_RANK."""
+    attn_implementation: str | None = None
+    """Attention kernel of the policy (transformers' ``attn_implementation``): eager | sdpa |
+    flash_attention_2 (needs the flash-attn package and a CUDA GPU); null lets transformers choose
+    (sdpa where the model supports it)."""
     lora: LoraConfig = field(default_factory=LoraConfig)
     """LoRA adapters through PEFT (``lora.r`` > 0): only the adapters train."""
     chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +95,12 @@ class ModelConfig:
             "model.tool_format",
             self.tool_format,
             "auto, text, native",
+        )
+        _check(
+            self.attn_implementation in (None, *ATTN_IMPLEMENTATIONS),
+            "model.attn_implementation",
+            self.attn_implementation,
+            "null, " + ", ".join(ATTN_IMPLEMENTATIONS),
         )
 
 

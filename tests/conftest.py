@@ -13,6 +13,11 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# the tasks read $INFOPO_CACHE/data/<name> unless told otherwise; beside a checkout that has the
+# benchmark data in ../shared/data, the tests read that copy
+for _var, _name in (("INFOPO_USERGYM_DATA", "usergym"), ("INFOPO_TAU2_DATA", "tau2")):
+    if (SHARED_DATA / _name).is_dir():
+        os.environ.setdefault(_var, str(SHARED_DATA / _name))
 
 
 @pytest.fixture(scope="session")

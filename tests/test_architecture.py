@@ -117,6 +117,7 @@ FORBIDDEN = {
     "simulators": {"recipes", "cli", "tasks"},
     "zoo": {"recipes", "cli"},
     "recipes": {"cli"},
+    "data": {"core", "runtime", "recipes", "zoo", "cli", "engines", "simulators", "tasks"},
 }
 
 

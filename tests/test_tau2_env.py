@@ -165,9 +165,15 @@ def test_user_instructions_layout():
 # -- config -----------------------------------------------------------------------------------------
 
 
-def test_missing_data_dir_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="task.data_dir: no tau2 data at"):
+def test_missing_data_dir_is_a_config_error(tmp_path, monkeypatch):
+    with pytest.raises(
+        ConfigError, match="task.data_dir: .*nowhere is not a tau2-bench data folder"
+    ):
         Tau2Task(data_dir=str(tmp_path / "nowhere"))
+    monkeypatch.delenv("INFOPO_TAU2_DATA", raising=False)
+    monkeypatch.setenv("INFOPO_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match=r"run `infopo data fetch tau2`"):
+        Tau2Task()
 
 
 @needs_data

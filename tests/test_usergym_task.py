@@ -50,15 +50,20 @@ def test_hydra_mixture_override_instantiates() -> None:
     assert {i.hidden["gym"] for i in task.instances("test")} == {"persuasion"}
 
 
-def test_default_data_dir_env_var_then_shared_folder(tmp_path: Path, monkeypatch) -> None:
+def test_default_data_dir_env_var_then_fetched_copy(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INFOPO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("INFOPO_USERGYM_DATA", str(DATA))
     assert UserGymTask(gym="function").data_dir == DATA.resolve()
     monkeypatch.delenv("INFOPO_USERGYM_DATA")
-    # ../shared/data/usergym is not beside tmp_path, but it is beside the project root
+    # nothing beside the checkout is looked at: without a fetched copy, the error names the fetch
+    with pytest.raises(ConfigError, match=r"run `infopo data fetch usergym`"):
+        UserGymTask(gym="function")
+    (tmp_path / "cache" / "data").mkdir(parents=True)
+    (tmp_path / "cache" / "data" / "usergym").symlink_to(DATA)
     assert UserGymTask(gym="function").data_dir == DATA.resolve()
-    monkeypatch.setenv("INFOPO_USERGYM_DATA", "nowhere")
-    with pytest.raises(ConfigError, match=r"nowhere or .*nowhere is not a UserGym data folder"):
+    monkeypatch.setenv("INFOPO_USERGYM_DATA", "nowhere")  # set but wrong: reported, not skipped
+    with pytest.raises(ConfigError, match=r"\$INFOPO_USERGYM_DATA=nowhere is not a UserGym"):
         UserGymTask(gym="function")
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -23,18 +25,37 @@ from infopo_cli.errors import ConfigError
 
 
 def chats_to_trajectories(path: Path, chat: ChatFormat, max_len: int) -> list[Trajectory]:
-    """A JSONL of ``{"messages": [...]}`` chats as trajectories: assistant messages are actions, the
-    message after each (any other role) is its feedback. Malformed rows are reported by line."""
-    out = []
+    """A JSONL of ``{"messages": [...]}`` chats as trajectories (see ``records_to_trajectories``);
+    malformed rows are reported by line."""
+    records = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
+        if line.strip():
+            try:
+                records.append((n, json.loads(line)))
+            except json.JSONDecodeError:
+                records.append((n, None))  # reported with its line below
+    return records_to_trajectories(records, chat, max_len, lambda n: f"{path}:{n}", str(path))
+
+
+def records_to_trajectories(
+    records: Iterable[tuple[int, Any]],
+    chat: ChatFormat,
+    max_len: int,
+    where: Callable[[int], str],
+    source: str,
+) -> list[Trajectory]:
+    """``(row number, {"messages": [...]})`` chats as trajectories: assistant messages are
+    actions, the message after each (any other role) is its feedback. ``where(n)`` names row n in
+    errors; the row number is also the trajectory's group."""
+    out = []
+    for n, obj in records:
         try:
-            msgs = json.loads(line)["messages"]
+            # table formats give every message every key of the column (None where unset)
+            msgs = [{k: v for k, v in m.items() if v is not None} for m in obj["messages"]]
             first = next(i for i, m in enumerate(msgs) if m["role"] == "assistant")
-        except (json.JSONDecodeError, KeyError, TypeError, StopIteration):
+        except (KeyError, TypeError, AttributeError, StopIteration):
             raise ConfigError(
-                f'{path}:{n}: expected {{"messages": [...]}} with at least one assistant message'
+                f'{where(n)}: expected {{"messages": [...]}} with at least one assistant message'
             ) from None
         ids = chat.prompt_ids(msgs[:first])
         turns: list[Turn] = []
@@ -62,7 +83,7 @@ def chats_to_trajectories(path: Path, chat: ChatFormat, max_len: int) -> list[Tr
             out.append(Trajectory(input_ids=ids, turns=turns, group=f"line{n}"))
     if not out:
         raise ConfigError(
-            f"{path}: no usable dialogue (each needs an assistant message and must fit model.max_len)"
+            f"{source}: no usable dialogue (each needs an assistant message and must fit model.max_len)"
         )
     return out
 

@@ -150,7 +150,9 @@ def load_policy(
     task_cfg = OmegaConf.to_container(task, resolve=True) if task is not None else None
     path = path or resolve_path(mcfg.name, mcfg.path, task_cfg)
     tok = models.load_tokenizer(adapter or path)
-    model = models.load_model(path, mcfg.dtype, device, mcfg.gradient_checkpointing)
+    model = models.load_model(
+        path, mcfg.dtype, device, mcfg.gradient_checkpointing, mcfg.attn_implementation
+    )
     if adapter:
         model = lora.load_adapter(model, adapter, trainable=trainable)
     chat = ChatFormat(

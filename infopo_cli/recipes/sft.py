@@ -1,8 +1,9 @@
 """The supervised warm-start recipe (``infopo sft``): checkpoints and resume like ``infopo train``.
 
-Data: a task's demonstration policy (``sft.data=demos``) or a JSONL file of chats in the common
-messages format (``sft.data=<path>``: one ``{"messages": [...]}`` per line). The loop itself is
-``infopo_cli.core.sft``.
+Data: a task's demonstration policy (``sft.data=demos``) or chats in the common messages format
+(one ``{"messages": [...]}`` per row): a JSONL file, a .json/.parquet/.csv file or a Hugging Face
+hub id (``owner/name``, its train split), the last two read with ``datasets`` (the ``data`` extra).
+The loop itself is ``infopo_cli.core.sft``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from infopo_cli.config import validate
-from infopo_cli.core.sft import chats_to_trajectories, demo_trajectories, sft_train
+from infopo_cli.core.sft import (
+    chats_to_trajectories,
+    demo_trajectories,
+    records_to_trajectories,
+    sft_train,
+)
+from infopo_cli.data.tables import file_rows, hub_splits, is_hub_id, is_table_file
 from infopo_cli.errors import ConfigError
 from infopo_cli.recipes.setup import (
     build_simulator,
@@ -32,7 +39,8 @@ from infopo_cli.runtime.logging import RunLogger
 @dataclass
 class SFTConfig:
     data: str = "demos"
-    """``demos`` (the task's demonstration policy) or a path to a JSONL file of chats."""
+    """``demos`` (the task's demonstration policy), a file of ``{"messages": [...]}`` chats
+    (.jsonl; .json, .parquet, .csv with the data extra) or a hub dataset id ``owner/name``."""
     num_dialogues: int = 4000
     """Demonstrations to generate (``data=demos``)."""
     batch_size: int = 32
@@ -94,16 +102,34 @@ def sft_main(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 def dialogues(cfg: DictConfig, scfg: SFTConfig, chat, max_len: int, run_dir: Path) -> list:
-    """The training dialogues as trajectories: the task's demonstrations or a JSONL of chats."""
+    """The training dialogues as trajectories: the task's demonstrations, or chats from a file or
+    a hub dataset."""
     if scfg.data == "demos":
         simulator = build_simulator(cfg, run_dir)
         return demo_trajectories(
             build_task(cfg), simulator, chat, scfg.num_dialogues, cfg.seed, max_len
         )
-    path = Path(scfg.data)
-    if not path.is_file():
-        raise ConfigError(f"sft.data={scfg.data!r}: not 'demos' and not an existing JSONL file")
-    return chats_to_trajectories(path, chat, max_len)
+    path = Path(scfg.data).expanduser()
+    if path.is_file() and not is_table_file(path):
+        return chats_to_trajectories(path, chat, max_len)  # JSON Lines, read line by line
+    if is_table_file(path):
+        rows = file_rows(path, "sft.data")
+        label = str(path)
+    elif is_hub_id(scfg.data):
+        splits = hub_splits(scfg.data, "sft.data")
+        if "train" not in splits:
+            raise ConfigError(
+                f"sft.data={scfg.data!r}: the hub dataset has no train split; it has "
+                f"{', '.join(splits) or 'none'}"
+            )
+        rows, label = splits["train"], f"{scfg.data} (train)"
+    else:
+        raise ConfigError(
+            f"sft.data={scfg.data!r}: not 'demos', an existing file (.jsonl; .json, .parquet, "
+            ".csv) or a hub id (owner/name)"
+        )
+    records = enumerate(rows, 1)
+    return records_to_trajectories(records, chat, max_len, lambda n: f"{label} row {n}", label)
 
 
 def restore(ckpt: Path, optimizer, order_rng: random.Random, logger: RunLogger) -> int:

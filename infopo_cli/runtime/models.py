@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from infopo_cli.data.locations import cache_root
 from infopo_cli.errors import ConfigError
 
 CHATML_TEMPLATE = (
@@ -24,10 +24,6 @@ CHATML_TEMPLATE = (
 )
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("INFOPO_CACHE", Path.home() / ".cache" / "infopo"))
 
 
 def cached_build(name: str, params: dict, build: Callable[[Path], None]) -> Path:
@@ -68,14 +64,28 @@ def load_tokenizer(path: str):
 
 
 def load_model(
-    path: str, dtype: str = "float32", device: str = "cpu", gradient_checkpointing: bool = False
+    path: str,
+    dtype: str = "float32",
+    device: str = "cpu",
+    gradient_checkpointing: bool = False,
+    attn_implementation: str | None = None,
 ):
+    """The causal LM at ``path``; ``attn_implementation`` None leaves the kernel to transformers."""
     from transformers import AutoModelForCausalLM
 
+    kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype])
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=DTYPES[dtype], **kwargs)
     except OSError as e:
         raise ConfigError(f"could not load model {path!r}: {str(e).splitlines()[0]}") from None
+    except (ImportError, ValueError) as e:
+        if not attn_implementation:
+            raise
+        # a kernel the model or this machine lacks (flash-attn not installed, no CUDA, ...)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"model.attn_implementation={attn_implementation} cannot be used here: {first}"
+        ) from None
     model.to(device)
     if gradient_checkpointing:
         model.gradient_checkpointing_enable()

@@ -1,4 +1,4 @@
-"""ColBench backend tasks from JSONL files (``task.source=colbench task.path=...``).
+"""ColBench backend tasks from JSONL or parquet files or a hub dataset (``task.source=colbench task.path=...``).
 
 One JSON object per line:
 
@@ -6,9 +6,11 @@ One JSON object per line:
      "ground_truth": "<reference Python code>",
      "test_cases": {"test1": "f(3, 'a')", ...}}      # or a list of expressions
 
-``task.path`` is either one file (rows are split into train and test by a hash of the problem, so
-the split does not depend on row order) or a directory holding ``train.jsonl`` and/or
-``test.jsonl`` (each file is that split). A malformed row stops loading with a ConfigError that
+``task.path`` is one file (rows are split into train and test by a hash of the problem, so the
+split does not depend on row order), a directory holding ``train.jsonl`` and/or ``test.jsonl``
+(or ``.parquet``; each file is that split), or a hub dataset id ``owner/name`` (its train/test
+splits, else all rows split by hash). Files other than JSONL and hub ids are read with
+``datasets`` (the ``data`` extra). A malformed row stops loading with a ConfigError that
 names the file and line.
 
 The built-in task set (``builtin.jsonl``) is read by the same ``read_rows``, with its own row
@@ -24,9 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from infopo_cli.data import tables
+from infopo_cli.data.tables import hub_splits, is_hub_id
 from infopo_cli.errors import ConfigError
 
 SPLIT_FILES = {"train": "train.jsonl", "test": "test.jsonl"}
+SPLIT_SUFFIXES = (".jsonl", ".parquet")
 Row = TypeVar("Row")
 
 
@@ -38,27 +43,63 @@ class ColbenchRow:
     tests: tuple[str, ...]
 
 
+def split_files(root: Path) -> dict[str, Path]:
+    """``{split: file}`` for the split files a directory holds (JSONL preferred over parquet)."""
+    out = {}
+    for split in SPLIT_FILES:
+        found = [
+            root / f"{split}{ext}" for ext in SPLIT_SUFFIXES if (root / f"{split}{ext}").is_file()
+        ]
+        if found:
+            out[split] = found[0]
+    return out
+
+
 def load_splits(path: str | Path, test_fraction: float) -> dict[str, list[ColbenchRow]]:
     """Rows by split name ("train", "test"), in file order."""
     root = Path(path).expanduser()
     if root.is_dir():
-        files = {s: root / f for s, f in SPLIT_FILES.items() if (root / f).is_file()}
+        files = split_files(root)
         if not files:
             raise ConfigError(
-                f"task.path={str(root)!r} holds neither train.jsonl nor test.jsonl; give a "
-                "ColBench JSONL file or a directory with those files"
+                f"task.path={str(root)!r} holds neither train.jsonl nor test.jsonl (nor .parquet); "
+                "give a ColBench file or a directory with those files"
             )
-        return {s: read_rows(files[s], parse_row) if s in files else [] for s in SPLIT_FILES}
-    if not root.is_file():
+        return {s: file_rows(files[s]) if s in files else [] for s in SPLIT_FILES}
+    if root.is_file():
+        rows = file_rows(root)
+    elif is_hub_id(str(path)):
+        splits = hub_splits(str(path), "task.path")
+        if set(SPLIT_FILES) & set(splits):  # the hub's own train/test split
+            return {s: _table_rows(splits.get(s, []), f"{path} ({s})") for s in SPLIT_FILES}
+        rows = [r for name in splits for r in _table_rows(splits[name], f"{path} ({name})")]
+    else:
         raise ConfigError(
-            f"task.path={str(root)!r} does not exist; give a ColBench JSONL file or a directory "
-            "with train.jsonl/test.jsonl"
+            f"task.path={str(root)!r} does not exist; give a ColBench file (.jsonl, .json, "
+            ".parquet), a directory with train/test files or a hub id (owner/name)"
         )
-    rows = read_rows(root, parse_row)
     out: dict[str, list[ColbenchRow]] = {"train": [], "test": []}
     for row in rows:
         out[split_of(row, test_fraction)].append(row)
     return out
+
+
+def file_rows(path: Path) -> list[ColbenchRow]:
+    """A ColBench file's rows: .parquet/.json/.csv through ``datasets``, anything else as JSONL."""
+    if not tables.is_table_file(path):
+        return read_rows(path, parse_row)
+    return _table_rows(tables.file_rows(path, "task.path"), str(path))
+
+
+def _table_rows(records: list[dict[str, Any]], label: str) -> list[ColbenchRow]:
+    rows = []
+    for n, obj in enumerate(records, 1):
+        tests = obj.get("test_cases")
+        # a struct column gives every row every test name of the file (None where unset)
+        if isinstance(tests, dict):
+            obj = {**obj, "test_cases": {k: v for k, v in tests.items() if v is not None}}
+        rows.append(parse_row(obj, f"{label} row {n}"))
+    return rows
 
 
 def split_of(row: ColbenchRow, test_fraction: float) -> str:

@@ -17,6 +17,7 @@ import hashlib
 import random
 from collections.abc import Callable
 
+from infopo_cli.data.locations import fetched_dir
 from infopo_cli.errors import ConfigError
 from infopo_cli.simulators.base import UserQuery
 from infopo_cli.tasks.base import Environment, StepResult, Task, TaskInstance
@@ -164,9 +165,13 @@ class CodingTask(Task):
             "an integer >= 0 (0: no limit)",
         )
         if source == "colbench" and not path:
-            raise ConfigError(
-                "task.source=colbench needs task.path=<ColBench JSONL file or directory>"
-            )
+            fetched = fetched_dir("colbench")
+            if not colbench.split_files(fetched):
+                raise ConfigError(
+                    "task.source=colbench needs task.path=<ColBench JSONL file or directory>, "
+                    "or run `infopo data fetch colbench`"
+                )
+            path = str(fetched)
         if source == "builtin" and path:
             raise ConfigError(
                 "task.path is read only with task.source=colbench; drop it or set the source"

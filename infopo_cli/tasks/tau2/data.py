@@ -14,19 +14,18 @@ databases through copy-on-write tables (``store.py``). Missing files and malform
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from infopo_cli.data.locations import resolve_dataset
 from infopo_cli.errors import ConfigError
 from infopo_cli.tasks.tau2.phone import phone_state
 from infopo_cli.tasks.tau2.telecom import tables_from_toml
 
 DOMAIN_NAMES = ("airline", "retail", "telecom")
 ENV_VAR = "INFOPO_TAU2_DATA"
-DEFAULT_RELATIVE = Path("..") / "shared" / "data" / "tau2"
 REWARD_TYPES = ("DB", "COMMUNICATE", "ENV_ASSERTION", "ACTION", "NL_ASSERTION")
 LAYOUT_HINT = "a tau2-bench data folder with domains/<domain>/ and user_simulator/"
 
@@ -46,20 +45,11 @@ class DomainData:
 
 
 def resolve_data_dir(data_dir: str | None) -> Path:
-    """``data_dir``, else $INFOPO_TAU2_DATA, else ``../shared/data/tau2``; a relative path is
-    looked up from the working directory first, then from the project root."""
-    raw = data_dir or os.environ.get(ENV_VAR) or str(DEFAULT_RELATIVE)
-    path = Path(raw).expanduser()
-    candidates = [path] if path.is_absolute() else [Path.cwd() / path, _project_root() / path]
-    for c in candidates:
-        if (c / "domains").is_dir():
-            return c.resolve()
-    tried = " or ".join(str(c) for c in candidates)
-    raise ConfigError(f"task.data_dir: no tau2 data at {tried}; expected {LAYOUT_HINT}")
-
-
-def _project_root() -> Path:
-    return Path(__file__).resolve().parents[3]
+    """``data_dir``, else $INFOPO_TAU2_DATA, else what ``infopo data fetch tau2`` installed
+    (``$INFOPO_CACHE/data/tau2``); a relative path is taken from the working directory."""
+    return resolve_dataset(
+        "tau2", data_dir, ENV_VAR, lambda p: (p / "domains").is_dir(), "task.data_dir", LAYOUT_HINT
+    )
 
 
 def _read_json(path: Path) -> Any:

@@ -11,8 +11,8 @@ Which gyms:
   Without it the evaluation split uses the training gyms.
 
 ``task.data_dir`` is a folder in the UserGym format (see ``data.py``); when null, the environment
-variable ``INFOPO_USERGYM_DATA`` or else ``../shared/data/usergym``; a relative path is looked up
-from the working directory, then from the project root. Instance ids are ``<gym>/<task key>`` (e.g. ``function/func-484``);
+variable ``INFOPO_USERGYM_DATA`` or else the copy ``infopo data fetch usergym`` installed in
+``$INFOPO_CACHE/data/usergym``; a relative path is taken from the working directory. Instance ids are ``<gym>/<task key>`` (e.g. ``function/func-484``);
 the opening messages are the folder's system prompt (plus a note on how to write the tool call as
 text) and the row's user message. ``task.prompt=compact`` swaps the system prompt (about 2,000-3,000
 characters) for a few sentences per gym, for small context windows; ``auto`` (the default) does so
@@ -21,12 +21,12 @@ when ``task.context_len`` (the model's ``max_len``) is below 4096 tokens.
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from infopo_cli.data.locations import resolve_dataset
 from infopo_cli.errors import ConfigError
 from infopo_cli.tasks.base import Task, TaskInstance
 from infopo_cli.tasks.usergym.data import available_gyms, load_rows
@@ -44,23 +44,18 @@ FEEDBACK_ROLES = ("tool", "user")
 PROMPTS = ("auto", "full", "compact")
 COMPACT_BELOW = 4096  # prompt=auto: the compact system prompt below this many tokens of context
 ENV_VAR = "INFOPO_USERGYM_DATA"
-DEFAULT_RELATIVE = Path("..") / "shared" / "data" / "usergym"
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
-    """``data_dir``, else $INFOPO_USERGYM_DATA, else ``../shared/data/usergym``. A relative path
-    is looked up from the working directory first, then from the project root."""
-    raw = str(data_dir) if data_dir else os.environ.get(ENV_VAR) or str(DEFAULT_RELATIVE)
-    path = Path(raw).expanduser()
-    root = Path(__file__).resolve().parents[3]
-    candidates = [path] if path.is_absolute() else [Path.cwd() / path, root / path]
-    for c in candidates:
-        if available_gyms(c):
-            return c.resolve()
-    tried = " or ".join(str(c) for c in candidates)
-    raise ConfigError(
-        f"task.data_dir: {tried} is not a UserGym data folder (no <gym>/<split>.jsonl); "
-        f"set task.data_dir=... or ${ENV_VAR}"
+    """``data_dir``, else $INFOPO_USERGYM_DATA, else what ``infopo data fetch usergym`` installed
+    (``$INFOPO_CACHE/data/usergym``); a relative path is taken from the working directory."""
+    return resolve_dataset(
+        "usergym",
+        data_dir,
+        ENV_VAR,
+        lambda p: bool(available_gyms(p)),
+        "task.data_dir",
+        "a UserGym data folder (no <gym>/<split>.jsonl)",
     )
 
 

@@ -153,7 +153,8 @@ def test_scripted_customer_runs_phone_tools():
 def test_user_instructions_layout():
     text = user_instructions("# Guidelines\nBe a customer.", SCENARIO, PhoneTools.tool_specs())
     assert text.startswith("# Guidelines\nBe a customer.\n\n## Your phone tools")
-    assert "- toggle_airplane_mode(): Turn Airplane Mode on or off" in text
+    assert "- toggle_airplane_mode(): Toggles Airplane Mode ON or OFF. When ON," in text
+    assert "Bluetooth. Returns the new state of airplane_mode.\n" in text  # paragraphs joined
     assert text.endswith(
         "<scenario>\nPersona:\n  Calm.\nDomain:\n  retail\nReason for call:\n  You want to return "
         "order #W1.\nKnown info:\n  You are Jane Doe in zip code 12345.\nUnknown info:\n  You do not "
@@ -286,7 +287,8 @@ def test_stop_conditions_decide_whether_a_correct_state_scores():
 
 @needs_data
 def test_tool_errors_are_feedback_and_transfer_ends_the_episode():
-    task = Tau2Task(data_dir=str(TAU2), domain="retail")
+    # the project's deviation: a transfer ends the episode at once (upstream: tests/test_tau2_fidelity)
+    task = Tau2Task(data_dir=str(TAU2), domain="retail", strict_upstream=False)
     env = task.make_env(instance(task, "retail/50"))  # gold: transfer to a human agent only
     res = env.step('TOOL: get_order_details {"order_id": "W1"}')
     assert (res.feedback, res.role, res.done) == ("Error: order not found", "tool", False)
@@ -350,9 +352,12 @@ def test_yaml_composes_and_sizes_the_prompt_to_the_model():
     assert (tiny.prompt_mode, tiny.domains, tiny.max_turns, tiny.split) == (
         "compact",
         ["airline", "telecom"],
-        30,
+        200,  # max_turns: null -> max_steps binds (strict_upstream)
         "test",
     )
+    assert (tiny.strict_upstream, tiny.max_steps, tiny.max_errors) == (True, 200, 10)
+    loose = task_for("model=tiny", "task.strict_upstream=false")
+    assert (loose.strict_upstream, loose.max_turns) == (False, 30)
     assert task_for("model=qwen2.5-7b").prompt_mode == "full"  # max_len 8192
     with pytest.raises(ConfigError, match="task.domain: unknown"):
         task_for("task.domain=shopping")

@@ -4,6 +4,9 @@
   customer, then the required information) reaches exactly the gold end state and scores 1.0.
 * Leaving out any gold write that matters (its absence changes the gold end state) scores 0.
 * Nothing ever changes the shared, parsed databases.
+
+Both with tau2-bench's behaviour (``strict_upstream``, the default) and with the project's
+deviations: each mode builds its gold end states with its own rules.
 """
 
 from __future__ import annotations
@@ -56,9 +59,16 @@ def digest(data) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()
 
 
+@pytest.mark.parametrize("strict", [True, False], ids=["upstream", "deviations"])
 @pytest.mark.parametrize("domain, tasks_file", TASK_FILES)
-def test_oracle_reaches_the_gold_state_and_scores_one(domain, tasks_file):
-    task = Tau2Task(data_dir=str(TAU2), domain=domain, tasks_file=tasks_file, max_turns=30)
+def test_oracle_reaches_the_gold_state_and_scores_one(domain, tasks_file, strict):
+    task = Tau2Task(
+        data_dir=str(TAU2),
+        domain=domain,
+        tasks_file=tasks_file,
+        max_turns=30,
+        strict_upstream=strict,
+    )
     data = task.domain_data(domain)
     before = digest(data)
     instances = all_instances(task)
@@ -73,7 +83,8 @@ def test_oracle_reaches_the_gold_state_and_scores_one(domain, tasks_file):
             inst.id,
             env.breakdown,
         )
-        assert env.termination in ("user_stop", "transfer"), inst.id
+        # upstream, a transfer is ended by the customer (###TRANSFER###)
+        assert env.termination in (("user_stop",) if strict else ("user_stop", "transfer")), inst.id
     assert digest(data) == before, "a tool changed the shared database"
 
 

@@ -566,7 +566,7 @@ def world():
 def test_telecom_agent_tools(world):
     agent = world.agent
     assert (
-        ok(world.call("assistant", "get_customer_by_phone", {"phone_number": "(555) 000 0001"}))[
+        ok(world.call("assistant", "get_customer_by_phone", {"phone_number": "555-000-0001"}))[
             "customer_id"
         ]
         == "C1"

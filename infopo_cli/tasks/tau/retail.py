@@ -6,8 +6,10 @@ method or items changed (items only once, to available variants of the same prod
 difference charged or refunded); delivered orders can be returned or exchanged once (the status
 becomes "return requested" / "exchange requested"). Every payment change appends to the order's
 ``payment_history``. When several items of a pending order are modified, each takes its own new
-variant's price and options (a deliberate difference from tau2-bench's code, which gave all of them
-the last variant's).
+variant's price and options by default; tau2-bench's code gives every modified item the price and
+options of the LAST new variant in the list (a loop variable left over), and its gold end states
+were computed that way, so ``tasks/tau2/retail.py`` turns ``last_variant_for_all_items`` on under
+``strict_upstream``.
 
 The two versions differ in the class attributes below and in ``_still_pending`` and
 ``_is_gift_card``. The defaults are tau2-bench's (``tasks/tau2/retail.py`` declares them as
@@ -35,6 +37,7 @@ class Retail:
     missing_variant = "new item {} not found for product {}"  # the new item id, the product id
     refund_method_rule = "payment method should be the original payment method or a gift card"
     rejects_unchanged_items = True  # modifying an item into the same item is an error
+    last_variant_for_all_items = False  # tau2-bench's loop-variable bug (see the docstring)
 
     def __init__(self, db: Database):
         self.db = db
@@ -205,8 +208,10 @@ class Retail:
         for item_id, variant in zip(item_ids, variants):
             item = next(i for i in order["items"] if i["item_id"] == item_id)
             item["item_id"] = variant["item_id"]
-            item["price"] = variant["price"]
-            item["options"] = dict(variant["options"])
+            # tau2-bench's code reads price and options from the last loop's variant
+            source = variants[-1] if self.last_variant_for_all_items else variant
+            item["price"] = source["price"]
+            item["options"] = dict(source["options"])
         order["status"] = "pending (item modified)"
         return order
 

@@ -2,9 +2,15 @@
 
 The bookings, payments and changes are the shared rules (``tasks/tau/airline.py``, whose defaults
 are tau2-bench's); this module declares them to the agent and adds what only tau2-bench has: its
-flight searches (fixed result fields; a connection leaves no earlier than the first flight lands,
-on the next day for an arrival marked ``+1``), the airport list as ``{iata, city}`` records and
-``get_flight_status``. Arguments are checked strictly before any rule runs (``schema.py``), so a
+flight searches, the airport list as ``{iata, city}`` records and ``get_flight_status``.
+
+The searches follow tau2-bench's code (``strict_upstream``): a direct flight's ``date`` is null (it
+is set only on one-stop results); a connection must leave at or after the first flight's arrival
+time compared as text, so after an arrival marked ``+1`` (``"02:30:00+1"``) a departure at the same
+clock time does not qualify; and the next day is ``2024-05-<day + 1>`` without zero padding, so an
+overnight first leg on 2024-05-01..08 finds no connection (no flight has such a date). Without
+``strict_upstream`` the date is always filled, ``+1`` is dropped before comparing, and the next day
+is the calendar's. Arguments are checked strictly before any rule runs (``schema.py``), so a
 cabin outside the enum or a flight without a date never reaches the rules.
 """
 
@@ -26,20 +32,23 @@ FLIGHT = s_obj(
     {
         "flight_number": s_str("Flight number, such as 'HAT001'."),
         "date": s_str("Date of the flight, 'YYYY-MM-DD'."),
-    }
+    },
+    unknown="ignore",  # tau2-bench's FlightInfo is a plain pydantic model
 )
 PASSENGER = s_obj(
     {
         "first_name": s_str("First name."),
         "last_name": s_str("Last name."),
         "dob": s_str("Date of birth, 'YYYY-MM-DD'."),
-    }
+    },
+    unknown="ignore",  # Passenger: a plain pydantic model
 )
 PAYMENT = s_obj(
     {
         "payment_id": s_str("Payment method id from the user's profile."),
         "amount": s_num("Amount charged to this payment method."),
-    }
+    },
+    unknown="ignore",  # Payment: a plain pydantic model
 )
 DATE = s_str("Date, 'YYYY-MM-DD', such as '2024-05-01'.")
 AIRPORT_FROM = s_str("Origin airport code (three letters), such as 'JFK'.")
@@ -102,7 +111,11 @@ class AirlineTools(Toolkit, Airline):
         date=DATE,
     )
     def search_direct_flight(self, origin: str, destination: str, date: str) -> list[dict]:
-        return self._direct(date, origin, destination, None)
+        flights = self._direct(date, origin, destination, None)
+        if self.strict_upstream:  # tau2-bench sets DirectFlight.date only in one-stop searches
+            for f in flights:
+                f["date"] = None
+        return flights
 
     @tool(
         "read",
@@ -117,8 +130,12 @@ class AirlineTools(Toolkit, Airline):
             arrival = first["scheduled_arrival_time_est"]
             second_date, after = date, arrival
             if "+1" in arrival:  # lands the next day
-                second_date = _next_day(date)
-                after = arrival.replace("+1", "")
+                if self.strict_upstream:
+                    # tau2-bench: f"2024-05-{int(date[-2:]) + 1}", and "+1" kept in the comparison
+                    second_date = _upstream_next_day(date)
+                else:
+                    second_date = _next_day(date)
+                    after = arrival.replace("+1", "")
             for second in self._direct(second_date, first["destination"], destination, after):
                 out.append([first, second])
         return out
@@ -200,6 +217,14 @@ class AirlineTools(Toolkit, Airline):
                 }
             )
         return out
+
+
+def _upstream_next_day(date: str) -> str:
+    try:
+        day = int(date[-2:])
+    except ValueError:  # tau2-bench raises here too (int() of the last two characters)
+        raise ToolError(f"invalid literal for int() with base 10: {date[-2:]!r}") from None
+    return f"2024-05-{day + 1}"
 
 
 def _next_day(date: str) -> str:

@@ -3,14 +3,25 @@
 Per agent turn (``step``):
 
 * a ``TOOL:`` line runs that agent tool on the episode's world; the result is the feedback
-  (role ``tool``). A successful ``transfer_to_human_agents`` ends the episode (the customer has
-  been handed over).
+  (role ``tool``).
 * anything else is a message to the customer: the environment asks the simulator (``UserQuery``).
   In telecom the customer may first run phone tools (its reply is then a ``TOOL:`` line; the result
   goes back to the customer only, and it is asked again, at most ``max_user_tool_calls`` times
   per turn); its first plain message is the feedback (role ``user``).
 * ``###STOP###`` from the agent, or ``###STOP###`` / ``###TRANSFER###`` / ``###OUT-OF-SCOPE###``
-  from the customer, ends the episode; so does reaching ``max_turns`` (which scores 0).
+  from the customer, ends the episode properly.
+
+Limits, as tau2-bench's orchestrator counts them (``strict_upstream``, the default): every message
+is a step (the customer's opening, each agent message or tool call, each tool result, each customer
+message or phone tool call); after a step that does not await a tool result, reaching
+``max_steps`` ends the episode (``max_steps``), and so does the ``max_errors``-th failed tool call,
+by either side (``too_many_errors``); both score 0 and override a stop in the same step, as
+upstream's check runs after the step. ``transfer_to_human_agents`` is an ordinary tool: the agent
+goes on, and the episode ends when the customer, told of the transfer, answers ``###TRANSFER###``.
+``max_turns`` (agent turns) is the project's own cap on top; it scores 0 as well (``max_turns``).
+
+Without ``strict_upstream``: no step or error limit, ``max_turns`` only, and a successful
+``transfer_to_human_agents`` ends the episode at once (``transfer``, a proper end).
 
 The reward (``scoring.score``) is paid on the last turn; earlier turns get 0. ``outcome()`` is the
 final reward, ``success()`` whether it is 1.
@@ -38,6 +49,7 @@ from infopo_cli.tasks.tau2.world import World, set_up
 
 PROPER_ENDS = ("agent_stop", "user_stop", "transfer")
 TRANSFER_TOOL = "transfer_to_human_agents"
+HANDOFF = "I have transferred you to a human agent. Please hold on."  # the oracle, after a transfer
 
 
 class Tau2Env(Environment):
@@ -51,15 +63,22 @@ class Tau2Env(Environment):
         data: DomainData,
         gold: Callable[[], World],
         max_user_tool_calls: int,
+        strict_upstream: bool = True,
+        max_steps: int = 200,
+        max_errors: int = 10,
     ):
         super().__init__(instance, max_turns)
+        self.strict_upstream = strict_upstream
+        self.max_steps, self.max_errors = max_steps, max_errors
+        self.steps = 1  # upstream's step count: the customer's opening message is step 1
+        self.errors = 0  # failed tool calls, both sides
         self.domain = instance.hidden["domain"]
         self.task_id = instance.hidden["task_id"]
         self.data = data
         self.row = self.data.tasks[self.task_id]
         self._gold = gold
         self.max_user_tool_calls = max_user_tool_calls
-        self.world = set_up(self.data, self.row)
+        self.world = set_up(self.data, self.row, strict_upstream)
         phone = self.world.phone
         self.phone_specs = phone.specs if phone is not None else None
         self.instructions = user_instructions(
@@ -82,6 +101,7 @@ class Tau2Env(Environment):
         if self.termination is not None:
             return StepResult(feedback=None, done=True)
         self.turn += 1
+        self.steps += 1  # the agent's message or tool call
         call = parse_tool_call(action)
         if call is not None:
             if call.error is not None:
@@ -89,38 +109,69 @@ class Tau2Env(Environment):
             else:
                 self.calls.append(("assistant", call.name, call.arguments))
                 text, ok = self._call("assistant", call.name, call.arguments)
-            if ok and call.name == TRANSFER_TOOL:
+            self._tool_result(ok)
+            if ok and call.name == TRANSFER_TOOL and not self.strict_upstream:
                 return self._finish("transfer", text, "tool")
-            if self.turn >= self.max_turns:
-                return self._finish("max_turns", text, "tool")
+            limit = self._limit() or self._out_of_turns()
+            if limit is not None:
+                return self._finish(limit, text, "tool")
             return StepResult(feedback=text, role="tool")
         self.agent_messages.append(action)
         self.conversation.append({"role": "agent", "content": action})
         if STOP in action:
-            return self._finish("agent_stop", None, "user")
+            return self._finish(self._limit() or "agent_stop", None, "user")
+        limit = self._limit()
+        if limit is not None:
+            return self._finish(limit, None, "user")
         self._user_tool_calls = 0
         return StepResult(query=self._query())
 
     def user_replied(self, reply: str) -> StepResult:
+        self.steps += 1  # the customer's message or phone tool call
         call = parse_tool_call(reply) if self.world.phone is not None else None
         if call is not None and self._user_tool_calls < self.max_user_tool_calls:
             self._user_tool_calls += 1
             self.conversation.append({"role": "user", "content": reply.strip()})
             if call.error is not None:
-                text = f"Error: {call.error}"
+                text, ok = f"Error: {call.error}", False
             else:
                 self.calls.append(("user", call.name, call.arguments))
-                text, _ = self._call("user", call.name, call.arguments)
+                text, ok = self._call("user", call.name, call.arguments)
+            self._tool_result(ok)
             self.conversation.append({"role": "agent", "content": f"{TOOL_RESULT} {text}"})
+            limit = self._limit()
+            if limit is not None:
+                return self._finish(limit, None, "user")
             return StepResult(query=self._query())
         self.conversation.append({"role": "user", "content": reply})
         if has_marker(reply, USER_END_MARKERS):
-            return self._finish("user_stop", reply, "user")
-        if self.turn >= self.max_turns:
-            return self._finish("max_turns", reply, "user")
+            return self._finish(self._limit() or "user_stop", reply, "user")
+        limit = self._limit() or self._out_of_turns()
+        if limit is not None:
+            return self._finish(limit, reply, "user")
         return StepResult(feedback=reply, role="user")
 
     # -- helpers ------------------------------------------------------------------------------------
+
+    def _tool_result(self, ok: bool) -> None:
+        """A tool result is a step of its own; a failed call counts towards ``max_errors``."""
+        self.steps += 1
+        self.errors += not ok
+
+    def _limit(self) -> str | None:
+        """The upstream limit this step reached, if any (upstream: the error check is made last,
+        so it wins over the step check; both win over a stop in the same step)."""
+        if not self.strict_upstream:
+            return None
+        if self.errors >= self.max_errors:
+            return "too_many_errors"
+        if self.steps >= self.max_steps:
+            return "max_steps"
+        return None
+
+    def _out_of_turns(self) -> str | None:
+        """The project's cap on agent turns, checked once the turn's feedback is in."""
+        return "max_turns" if self.turn >= self.max_turns else None
 
     def _call(self, requestor: str, name: str, arguments: Any) -> tuple[str, bool]:
         try:
@@ -144,6 +195,7 @@ class Tau2Env(Environment):
             self.calls,
             reason in PROPER_ENDS,
         )
+        self.breakdown.update(steps=self.steps, tool_errors=self.errors)
         self.rewards.append(self.score)
         info = {"termination": reason, "reward": self.score, **self.breakdown}
         return StepResult(feedback=feedback, role=role, reward=self.score, done=True, info=info)
@@ -178,7 +230,8 @@ class Tau2Env(Environment):
                 plan.append(f"Please do this on your phone and tell me the result: {step}")
         told = f"Here is the information you asked for: {'; '.join(infos)}." if infos else ""
         if transfer is not None:
-            plan += ([told] if told else []) + [transfer]
+            # tau2-bench's customer ends with ###TRANSFER### once told of the handoff
+            plan += ([told] if told else []) + [transfer, HANDOFF]
         else:
             plan.append(f"{told} Is there anything else I can help you with?".strip())
         return plan

@@ -10,7 +10,8 @@ allowed on the line) when abroad, and data left in the plan. Speed = mid-range o
 signal factor, divided by 10 for a poorly performing VPN and by 5 with data saver on.
 
 Functions without ``@tool`` set up scenarios (``turn_airplane_mode_on``, ``unseat_sim_card``, ...)
-or check the end state (``assert_*``); only the tools are offered to the customer.
+or check the end state (``assert_*``); only the tools are offered to the customer. The tools'
+descriptions are tau2-bench's docstrings word for word: the customer model reads them.
 """
 
 from __future__ import annotations
@@ -254,14 +255,22 @@ class PhoneTools(Toolkit):
 
     @tool(
         "read",
-        "Show the icons in your phone's status bar: signal, network type, data, Wi-Fi, VPN, battery.",
+        (
+            "Shows what icons are currently visible in your phone's status bar (the area "
+            "at the top of the screen). Displays network signal strength, mobile data "
+            "status (enabled, disabled, data saver), Wi-Fi status, and battery level."
+        ),
     )
     def check_status_bar(self) -> str:
         return self.status_bar()
 
     @tool(
         "read",
-        "Check your phone's connection: airplane mode, SIM, cellular signal and type, mobile data, roaming, Wi-Fi.",
+        (
+            "Checks your phone's connection status to cellular networks and Wi-Fi. Shows "
+            "airplane mode status, signal strength, network type, whether mobile data is "
+            "enabled, and whether data roaming is enabled."
+        ),
     )
     def check_network_status(self) -> str:
         d = self.device
@@ -279,33 +288,56 @@ class PhoneTools(Toolkit):
         ]
         return "\n".join(lines)
 
-    @tool("read", "Show which cellular network type your phone prefers.")
+    @tool("read", "Shows the current network mode preference.")
     def check_network_mode_preference(self) -> str:
         return f"Network Mode Preference: {self.device['network_mode_preference']}"
 
     @tool(
         "write",
-        "Change which cellular network type your phone prefers (faster 4G/5G, or 3G/2G only).",
-        mode=s_str("The preference.", enum=MODES),
+        (
+            "Changes the type of cellular network your phone prefers to connect to (e.g., "
+            "5G, LTE/4G, 3G). Higher-speed networks (LTE/5G) provide faster data but may "
+            "use more battery."
+        ),
+        mode=s_str(enum=MODES),  # tau2-bench documents no argument here
     )
     def set_network_mode_preference(self, mode: str) -> str:
         self.device["network_mode_preference"] = mode
         self.simulate_network_search()
         return self._with_bar(f"Preferred Network Mode set to: {mode}")
 
-    @tool("read", "Measure your mobile internet download speed.")
+    @tool(
+        "read",
+        (
+            "Measures your current internet connection speed (download speed). Provides "
+            "information about connection quality and what activities it can support."
+        ),
+    )
     def run_speed_test(self) -> str:
         mbps, desc = self.speed()
         if mbps is None:
             return f"Speed test failed: {desc}."
         return f"Speed Test Result: {mbps:.2f} Mbps ({desc})."
 
-    @tool("write", "Turn Airplane Mode on or off (on disconnects cellular, Wi-Fi and Bluetooth).")
+    @tool(
+        "write",
+        (
+            "Toggles Airplane Mode ON or OFF. When ON, it disconnects all wireless "
+            "communications including cellular, Wi-Fi, and Bluetooth.\n\nReturns the new "
+            "state of airplane_mode."
+        ),
+    )
     def toggle_airplane_mode(self) -> str:
         on = self._toggle_airplane()
         return self._with_bar(f"Airplane Mode is now {'ON' if on else 'OFF'}.")
 
-    @tool("read", "Check whether your SIM card works, is missing, or is locked (PIN or PUK).")
+    @tool(
+        "read",
+        (
+            "Checks if your SIM card is working correctly and displays its current status. "
+            "Shows if the SIM is active, missing, or locked with a PIN or PUK code."
+        ),
+    )
     def check_sim_status(self) -> str:
         return {
             "active": "Your SIM card is active and working.",
@@ -314,33 +346,71 @@ class PhoneTools(Toolkit):
             "locked_puk": "The SIM card is locked with a PUK code.",
         }.get(self.sim_status(), f"Unknown SIM status: {self.sim_status()}")
 
-    @tool("write", "Take the SIM card out and put it back in.")
+    @tool(
+        "write",
+        (
+            "Simulates removing and reinserting your SIM card. This can help resolve "
+            "recognition issues."
+        ),
+    )
     def reseat_sim_card(self) -> str:
         self.device["sim_card_missing"] = False
         self.simulate_network_search()
         return self._with_bar("SIM card re-seated successfully.")
 
-    @tool("write", "Turn mobile data on or off.")
+    @tool(
+        "write",
+        (
+            "Toggles your phone's mobile data connection ON or OFF. Controls whether your "
+            "phone can use cellular data for internet access when Wi-Fi is "
+            "unavailable.\n\nReturns the new data connection status."
+        ),
+    )
     def toggle_data(self) -> str:
         on = self._flip("data_enabled", search=True)
         return self._with_bar(f"Mobile Data is now {'ON' if on else 'OFF'}.")
 
-    @tool("write", "Turn data roaming on or off (needed for mobile data abroad).")
+    @tool(
+        "write",
+        (
+            "Toggles Data Roaming ON or OFF. When ON, your phone can use data networks in "
+            "areas outside your carrier's coverage.\n\nReturns the new data roaming status."
+        ),
+    )
     def toggle_roaming(self) -> str:
         on = self._flip("roaming_enabled", search=True)
         return self._with_bar(f"Data Roaming is now {'ON' if on else 'OFF'}.")
 
-    @tool("read", "Check whether Data Saver mode is limiting your data.")
+    @tool(
+        "read",
+        (
+            "Checks if your phone has any data-limiting features active. Shows if Data "
+            "Saver mode is on."
+        ),
+    )
     def check_data_restriction_status(self) -> str:
         on = self.device["data_saver_mode"]
         return "Data Saver mode is ON (limits data usage)." if on else "Data Saver mode is OFF."
 
-    @tool("write", "Turn Data Saver mode on or off (on reduces data use and speed).")
+    @tool(
+        "write",
+        (
+            "Toggles Data Saver mode ON or OFF. When ON, it reduces data usage, which may "
+            "affect data speed.\n\nReturns the new data saver mode status."
+        ),
+    )
     def toggle_data_saver_mode(self) -> str:
         on = self._flip("data_saver_mode", search=False)
         return self._with_bar(f"Data Saver Mode is now {'ON' if on else 'OFF'}.")
 
-    @tool("read", "Show your APN settings (the APN name and the MMS server URL).")
+    @tool(
+        "read",
+        (
+            "Checks the technical APN settings your phone uses to connect to your "
+            "carrier's mobile data network. Shows current APN name and MMSC URL for "
+            "picture messaging."
+        ),
+    )
     def check_apn_settings(self) -> str:
         apn = self.device["active_apn_settings"]
         return (
@@ -350,17 +420,32 @@ class PhoneTools(Toolkit):
 
     @tool(
         "write",
-        "Set the APN settings of your phone.",
+        "Sets the APN settings for the phone.",
         apn_settings=s_obj(
             {
-                "apn_name": s_str("APN name.", enum=["internet", "broken"]),
-                "reset_at_reboot": {"type": "boolean", "description": "Reset at next reboot."},
-                "mms_apn": s_str("APN used for MMS."),
-                "mmsc_url": s_str("URL of the MMS service center."),
-                "mms_proxy": s_str("MMS proxy address."),
-                "mms_port": {"type": "integer", "description": "MMS proxy port."},
+                # tau2-bench's APNSettings field descriptions
+                "apn_name": s_str(
+                    "The name identifier for the APN connection.", enum=["internet", "broken"]
+                ),
+                "reset_at_reboot": {
+                    "type": "boolean",
+                    "description": "Whether the APN settings will be reset at the next reboot.",
+                },
+                "mms_apn": s_str(
+                    "Specific APN name used for MMS traffic, if different from general data."
+                ),
+                "mmsc_url": s_str(
+                    "The URL of the Multimedia Messaging Service Center (MMSC). Crucial for MMS."
+                ),
+                "mms_proxy": s_str(
+                    "The proxy server address required for MMS traffic on some networks."
+                ),
+                "mms_port": {
+                    "type": "integer",
+                    "description": "The proxy server port required for MMS traffic on some networks.",
+                },
             },
-            "The new settings (fields left out take their defaults).",
+            "Represents the configuration for a single Access Point Name (APN).",
             optional=(
                 "apn_name",
                 "reset_at_reboot",
@@ -378,13 +463,19 @@ class PhoneTools(Toolkit):
             f"APN settings set to: {self.device['active_apn_settings']['apn_name']}"
         )
 
-    @tool("write", "Reset your APN settings to the defaults (applied at the next reboot).")
+    @tool("write", "Resets your APN settings to the default settings.")
     def reset_apn_settings(self) -> str:
         self.device["active_apn_settings"]["reset_at_reboot"] = True
         self.simulate_network_search()
         return self._with_bar("APN settings will reset at reboot.")
 
-    @tool("read", "Check whether Wi-Fi is on and which network you are connected to.")
+    @tool(
+        "read",
+        (
+            "Checks your Wi-Fi connection status. Shows if Wi-Fi is turned on, which "
+            "network you're connected to (if any), and the signal strength."
+        ),
+    )
     def check_wifi_status(self) -> str:
         d = self.device
         if not d["wifi_enabled"]:
@@ -393,7 +484,14 @@ class PhoneTools(Toolkit):
             return f"Wi-Fi is ON and connected to '{d['wifi_ssid']}'. Signal strength: {d['wifi_signal_strength']}."
         return "Wi-Fi is ON but not connected to any network."
 
-    @tool("write", "Turn the Wi-Fi radio on or off (not possible in Airplane Mode).")
+    @tool(
+        "write",
+        (
+            "Toggles your phone's Wi-Fi radio ON or OFF. Controls whether your phone can "
+            "discover and connect to wireless networks for internet access.\n\nReturns the "
+            "new Wi-Fi status."
+        ),
+    )
     def toggle_wifi(self) -> str:
         d = self.device
         if d["airplane_mode"]:
@@ -403,18 +501,36 @@ class PhoneTools(Toolkit):
             d["wifi_connected"], d["wifi_ssid"], d["wifi_signal_strength"] = False, None, "none"
         return self._with_bar(f"Wi-Fi is now {'ON' if d['wifi_enabled'] else 'OFF'}.")
 
-    @tool("read", "Check whether Wi-Fi Calling is on.")
+    @tool(
+        "read",
+        (
+            "Checks if Wi-Fi Calling is enabled on your device. This feature allows you to "
+            "make and receive calls over a Wi-Fi network instead of using the cellular "
+            "network."
+        ),
+    )
     def check_wifi_calling_status(self) -> str:
         return f"Wi-Fi Calling is currently turned {'ON' if self.device['wifi_calling_enabled'] else 'OFF'}."
 
     @tool(
-        "write", "Turn Wi-Fi Calling on or off (calls over Wi-Fi instead of the cellular network)."
+        "write",
+        (
+            "Toggles Wi-Fi Calling ON or OFF. This feature allows you to make and receive "
+            "calls over Wi-Fi instead of the cellular network, which can help in areas "
+            "with weak cellular signal.\n\nReturns the new Wi-Fi Calling status."
+        ),
     )
     def toggle_wifi_calling(self) -> str:
         on = self._flip("wifi_calling_enabled", search=False)
         return self._with_bar(f"Wi-Fi Calling is now {'ON' if on else 'OFF'}.")
 
-    @tool("read", "Check whether a VPN is connected, with its details.")
+    @tool(
+        "read",
+        (
+            "Checks if you're using a VPN (Virtual Private Network) connection. Shows if a "
+            "VPN is active, connected, and displays any available connection details."
+        ),
+    )
     def check_vpn_status(self) -> str:
         d = self.device
         if d["vpn_connected"]:
@@ -423,7 +539,7 @@ class PhoneTools(Toolkit):
             return "VPN is turned ON in settings, but currently not connected."
         return "VPN is turned OFF."
 
-    @tool("write", "Connect to your VPN.")
+    @tool("write", "Connects to your VPN (Virtual Private Network).")
     def connect_vpn(self) -> str:
         d = self.device
         if d["vpn_connected"]:
@@ -431,7 +547,14 @@ class PhoneTools(Toolkit):
         d["vpn_connected"], d["vpn_details"] = True, dict(DEFAULT_VPN)
         return self._with_bar("VPN connected successfully.")
 
-    @tool("write", "Disconnect any active VPN connection.")
+    @tool(
+        "write",
+        (
+            "Disconnects any active VPN (Virtual Private Network) connection. Stops "
+            "routing your internet traffic through a VPN server, which might affect "
+            "connection speed or access to content."
+        ),
+    )
     def disconnect_vpn(self) -> str:
         done = self._disconnect_vpn()
         text = (
@@ -439,7 +562,7 @@ class PhoneTools(Toolkit):
         )
         return self._with_bar(text)
 
-    @tool("read", "List the apps installed on your phone.")
+    @tool("read", "Returns the name of all installed apps on the phone.")
     def check_installed_apps(self) -> str:
         return "The following apps are installed on the phone: " + ", ".join(
             self.device["app_statuses"]
@@ -447,8 +570,11 @@ class PhoneTools(Toolkit):
 
     @tool(
         "read",
-        "Show an app's status and granted permissions.",
-        app_name=s_str("The app name, such as 'messaging'."),
+        (
+            "Checks detailed information about a specific app. Shows its permissions and "
+            "background data usage settings."
+        ),
+        app_name=s_str(),  # undocumented in tau2-bench
     )
     def check_app_status(self, app_name: str) -> str:
         granted = [p for p, on in self._app_status(app_name)["permissions"].items() if on]
@@ -458,8 +584,11 @@ class PhoneTools(Toolkit):
 
     @tool(
         "read",
-        "Show which permissions an app has.",
-        app_name=s_str("The app name, such as 'messaging'."),
+        (
+            "Checks what permissions a specific app currently has. Shows if the app has "
+            "access to features like storage, camera, location, etc."
+        ),
+        app_name=s_str(),  # undocumented in tau2-bench
     )
     def check_app_permissions(self, app_name: str) -> str:
         granted = [p for p, on in self._app_status(app_name)["permissions"].items() if on]
@@ -469,9 +598,12 @@ class PhoneTools(Toolkit):
 
     @tool(
         "write",
-        "Give an app a permission (sms, storage, phone or network).",
-        app_name=s_str("The app name, such as 'messaging'."),
-        permission=s_str("The permission, lowercase, such as 'storage'."),
+        (
+            "Gives a specific permission to an app (like access to storage, camera, or "
+            "location). Required for some app functions to work properly."
+        ),
+        app_name=s_str("The name of the app to grant the permission to."),
+        permission=s_str("The permission to grant, should be lowercase."),
     )
     def grant_app_permission(self, app_name: str, permission: str) -> str:
         app, permission = self._app_status(app_name), permission.lower()
@@ -483,14 +615,17 @@ class PhoneTools(Toolkit):
         app["permissions"][permission] = True
         return self._with_bar(f"Permission '{permission}' granted to app '{app_name}'.")
 
-    @tool("read", "Check whether your messaging app can send MMS (picture) messages.")
+    @tool("read", "Checks if the default messaging app can send MMS messages.")
     def can_send_mms(self) -> str:
         ok = self.mms_working()
         return f"Your messaging app {'can' if ok else 'cannot'} send MMS messages."
 
     @tool(
         "write",
-        "Restart your phone (applies a pending APN reset and searches for the network again).",
+        (
+            "Restarts your phone completely. This can help resolve many temporary software "
+            "glitches by refreshing all running services and connections."
+        ),
     )
     def reboot_device(self) -> str:
         d, lines = self.device, []
@@ -502,14 +637,14 @@ class PhoneTools(Toolkit):
         self.simulate_network_search()
         return self._with_bar("\n".join(lines))
 
-    @tool("read", "Check whether the agent has sent you a payment request.")
+    @tool("read", "Checks if the agent has sent you a payment request.")
     def check_payment_request(self) -> str:
         request = self.around["payment_request"]
         if request is None:
             return "No payment request has been made."
         return f"You have a payment request for bill {request['bill_id']} of {request['amount_due']} USD."
 
-    @tool("write", "Pay the bill that the agent sent you a payment request for.")
+    @tool("write", "Makes a payment for the bill that the agent has sent you.")
     def make_payment(self) -> str:
         request = self.around["payment_request"]
         if request is None:

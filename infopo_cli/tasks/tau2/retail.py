@@ -3,11 +3,18 @@
 The rules are shared (``tasks/tau/retail.py``, whose defaults are tau2-bench's); this module
 declares them to the agent. Arguments are checked strictly first (``schema.py``): a cancel reason
 outside the enum is refused there, with the accepted values named.
+
+Under ``strict_upstream`` a multi-item ``modify_pending_order_items`` gives every modified item the
+last new variant's price and options, as tau2-bench's code does (its gold end states depend on it,
+so the order of ``item_ids`` can change the score); otherwise each item gets its own variant's.
+``get_item_details`` is tau2-bench's tool of the 2026 task revision (offered for every task file,
+as upstream's current toolkit does).
 """
 
 from __future__ import annotations
 
 from infopo_cli.tasks.tau.retail import CANCEL_REASONS, Retail
+from infopo_cli.tasks.tau.tools import ToolError
 from infopo_cli.tasks.tau2.schema import s_arr, s_str
 from infopo_cli.tasks.tau2.toolkit import Toolkit, calculate, tool
 
@@ -31,6 +38,10 @@ ADDRESS = {
 
 class RetailTools(Toolkit, Retail):
     """Agent tools of the retail domain."""
+
+    @property
+    def last_variant_for_all_items(self) -> bool:
+        return self.strict_upstream
 
     @tool(
         "generic",
@@ -82,6 +93,20 @@ class RetailTools(Toolkit, Retail):
         "Get a product with all its variants (item ids, options, availability, prices).",
         product_id=s_str("The product id, such as '6086499569' (not an item id)."),
     )(Retail.get_product_details)
+
+    @tool(
+        "read",
+        "Get the inventory details of an item.",
+        item_id=s_str(
+            "The item id, such as '6086499569'. Be careful the item id is different from the "
+            "product id."
+        ),
+    )
+    def get_item_details(self, item_id: str) -> dict:
+        for product in self.products.values():
+            if item_id in product["variants"]:
+                return product["variants"][item_id]
+        raise ToolError("item not found")
 
     get_user_details = tool(
         "read", "Get the details of a user, including their orders.", user_id=USER_ID

@@ -4,6 +4,10 @@ Instances are the benchmark's tasks of the chosen domain(s) and split (``split_t
 test, base; telecom also small), ids ``<domain>/<task id>``. The agent gets the domain policy and
 its tools in the system prompt (``prompt.py``) and the customer's opening line; see ``env.py`` for
 a turn, ``scoring.py`` for the reward, ``user.py`` for the simulated customer.
+
+``strict_upstream`` (default true) makes tools, limits and termination behave as tau2-bench's code
+does for a live agent; false switches on the project's documented deviations all together
+(``docs/fidelity.md`` lists each one, with the upstream file and the test that pins it).
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ DEMO_QUESTIONS = (
 )
 
 PROMPT_MODES = ("full", "compact", "auto")
+UPSTREAM_MAX_STEPS = 200  # tau2-bench config.py DEFAULT_MAX_STEPS (messages, see env.py)
+UPSTREAM_MAX_ERRORS = 10  # DEFAULT_MAX_ERRORS (failed tool calls)
+PROJECT_MAX_TURNS = 30  # agent turns, without strict_upstream
 AUTO_COMPACT_BELOW = 4096  # prompt=auto: compact when the model's context is shorter than this
 
 
@@ -37,7 +44,7 @@ class Tau2Task(Task):
     def __init__(
         self,
         name: str = "tau2",
-        max_turns: int = 30,
+        max_turns: int | None = None,
         seed: int = 0,
         train_split: str = "train",
         split: str = "test",
@@ -49,10 +56,26 @@ class Tau2Task(Task):
         policy_max_chars: int | None = None,
         opening: str = "Hi! I need some help.",
         max_user_tool_calls: int = 10,
+        strict_upstream: bool = True,
+        max_steps: int = UPSTREAM_MAX_STEPS,
+        max_errors: int = UPSTREAM_MAX_ERRORS,
     ):
+        if not isinstance(strict_upstream, bool):
+            raise ConfigError(
+                f"task.strict_upstream must be true or false, got {strict_upstream!r}"
+            )
+        for key, value in (("max_steps", max_steps), ("max_errors", max_errors)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"task.{key} must be an integer >= 1, got {value!r}")
+        if max_turns is None:
+            # every agent turn adds at least one step, so max_steps alone binds under
+            # strict_upstream; the project's former cap otherwise
+            max_turns = max_steps if strict_upstream else PROJECT_MAX_TURNS
         super().__init__(max_turns=max_turns, seed=seed)
-        if not isinstance(max_turns, int) or max_turns < 1:
-            raise ConfigError(f"task.max_turns must be an integer >= 1, got {max_turns!r}")
+        if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
+            raise ConfigError(f"task.max_turns must be an integer >= 1 or null, got {max_turns!r}")
+        self.strict_upstream = strict_upstream
+        self.max_steps, self.max_errors = max_steps, max_errors
         if prompt not in PROMPT_MODES:
             raise ConfigError(
                 f"task.prompt must be one of {', '.join(PROMPT_MODES)}, got {prompt!r}"
@@ -122,7 +145,7 @@ class Tau2Task(Task):
             raise ConfigError(
                 f"domain {domain!r} is not in task.domain ({', '.join(self.domains)})"
             )
-        world = World(self.domain_data(domain))
+        world = World(self.domain_data(domain), self.strict_upstream)
         kit = world.toolkit(side)
         return [s.json_schema() for s in kit.specs.values()] if kit is not None else []
 
@@ -164,14 +187,25 @@ class Tau2Task(Task):
         key = (domain, task_id)
         if key not in self._gold:
             data = self.domain_data(domain)
-            self._gold[key] = gold_world(data, data.tasks[task_id])
+            self._gold[key] = gold_world(
+                data, data.tasks[task_id], strict_upstream=self.strict_upstream
+            )
         return self._gold[key]
 
     def make_env(self, instance: TaskInstance) -> Tau2Env:
         domain, task_id = instance.hidden["domain"], instance.hidden["task_id"]
         gold = partial(self.gold, domain, task_id)
         data = self.domain_data(domain)
-        return Tau2Env(instance, self.max_turns, data, gold, self.max_user_tool_calls)
+        return Tau2Env(
+            instance,
+            self.max_turns,
+            data,
+            gold,
+            self.max_user_tool_calls,
+            strict_upstream=self.strict_upstream,
+            max_steps=self.max_steps,
+            max_errors=self.max_errors,
+        )
 
     def parses(self, action: str) -> bool:
         """A readable tool call, or a message to the customer (any text without a ``TOOL:`` line)."""

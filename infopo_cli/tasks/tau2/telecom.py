@@ -5,6 +5,9 @@ through ``sync_phone``, run after every successful tool call (as the benchmark d
 status, roaming permission and data allowance decide what the phone can do, and a bill the agent
 marks "Awaiting Payment" shows up on the phone as a payment request that the customer can pay.
 
+Phone numbers are matched as tau2-bench does, exactly as written in the database ('555-123-2002'
+finds nothing as '5551232002'), under ``strict_upstream``; otherwise by their digits only.
+
 Lists in the TOML file become tables keyed by id. The clock is fixed at 2025-02-25. The draft bill
 that a data refuel may create gets a deterministic id (the original used a random one).
 """
@@ -74,10 +77,15 @@ class TelecomTools(Toolkit):
             raise ToolError(f"line {line_id} not found for customer {customer_id}")
         return self._get("lines", line_id, "line")
 
+    def _same_number(self, stored: str, given: str) -> bool:
+        if self.strict_upstream:  # tau2-bench compares the strings
+            return stored == given
+        wanted = _digits(given)
+        return bool(wanted) and _digits(stored) == wanted
+
     def line_by_phone(self, phone_number: str) -> dict:
-        wanted = _digits(phone_number)
         for line in self.lines.values():
-            if wanted and _digits(line["phone_number"]) == wanted:
+            if self._same_number(line["phone_number"], phone_number):
                 return line
         raise ToolError(f"line with phone number {phone_number} not found")
 
@@ -139,13 +147,12 @@ class TelecomTools(Toolkit):
         phone_number=s_str("The phone number, such as '555-123-2002'."),
     )
     def get_customer_by_phone(self, phone_number: str) -> dict:
-        wanted = _digits(phone_number)
         for customer in self.customers.values():
-            if wanted and _digits(customer["phone_number"]) == wanted:
+            if self._same_number(customer["phone_number"], phone_number):
                 return customer
             for line_id in customer["line_ids"]:
                 line = self.lines.get(line_id)
-                if line is not None and wanted and _digits(line["phone_number"]) == wanted:
+                if line is not None and self._same_number(line["phone_number"], phone_number):
                     return customer
         raise ToolError(f"customer with phone number {phone_number} not found")
 

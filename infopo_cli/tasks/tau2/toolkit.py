@@ -2,8 +2,11 @@
 
 A tool is a method declared with ``@tool(kind, description, arg=schema, ...)``, or a shared domain
 rule declared in a subclass (``book_reservation = tool(...)(Airline.book_reservation)``).
-``Toolkit.call`` checks the arguments strictly (``schema.py``), runs the method and returns the
-result as text (``ToolSpec``, ``ToolError`` and ``outcome`` come from the shared core).
+``Toolkit.call`` checks the arguments (``schema.py``), runs the method and returns the result as
+text (``ToolSpec``, ``ToolError`` and ``outcome`` come from the shared core).
+
+``strict_upstream`` (set per instance by ``World``) selects tau2-bench's behaviour where the
+project has a documented deviation (``docs/fidelity.md``); toolkits read it in their rules.
 
 ``calculate`` is tau2-bench's calculator: no ``**``, and its own error wording.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +43,11 @@ def tool(kind: str, description: str, **params: JSON) -> Callable:
         def declared(*args: Any, **kwargs: Any) -> Any:
             return fn(*args, **kwargs)
 
-        declared.tool_spec = ToolSpec(fn.__name__, kind, " ".join(description.split()), params)
+        # whitespace is normalised within paragraphs; blank lines between them are kept, as in
+        # tau2-bench's descriptions (short description, blank line, long description)
+        paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", description)]
+        text = "\n\n".join(p for p in paragraphs if p)
+        declared.tool_spec = ToolSpec(fn.__name__, kind, text, params)
         return declared
 
     return declare
@@ -47,6 +55,8 @@ def tool(kind: str, description: str, **params: JSON) -> Callable:
 
 class Toolkit:
     """A set of tools over some state. Subclasses declare tools with ``@tool``."""
+
+    strict_upstream: bool = True  # tau2-bench's behaviour; False: the project's deviations
 
     @classmethod
     @functools.cache
@@ -71,11 +81,11 @@ class Toolkit:
             return f"Error: unknown tool '{name}'; available: {', '.join(self.specs)}", False
         return outcome(lambda: getattr(self, name)(**self._checked(spec, arguments)))
 
-    @staticmethod
-    def _checked(spec: ToolSpec, arguments: Any) -> dict:
+    def _checked(self, spec: ToolSpec, arguments: Any) -> dict:
         if not isinstance(arguments, dict):
             raise ToolError(f"arguments must be a JSON object, got {json.dumps(arguments)}")
-        return check_fields(spec.params, spec.required, arguments, "")
+        strict_nested = not self.strict_upstream
+        return check_fields(spec.params, spec.required, arguments, "", strict_nested)
 
     def run_function(self, name: str, arguments: dict) -> Any:
         """Call any public method by name (scenario set-up and assertion functions included)."""

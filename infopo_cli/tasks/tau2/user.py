@@ -8,7 +8,9 @@ persona and instructions (reason for call, known and unknown facts, behaviour ru
 ``scripted_reply`` is NOT the benchmark's user. It is a deterministic stand-in for CPU smoke runs
 and the oracle check: it states the scenario's facts when asked (first person, by simple word
 substitution), confirms proposed actions, runs a phone tool when the agent names it (telecom) and
-reports the result, and ends the conversation when the agent asks whether there is anything else.
+reports the result, answers ``###TRANSFER###`` when the agent says it has transferred the customer
+(as the benchmark's guidelines ask), and ends the conversation when the agent asks whether there is
+anything else.
 It follows none of the scenario's behaviour rules; do not read benchmark numbers off it.
 
 In the conversation handed to a simulator, the customer's own tool calls appear as its messages
@@ -24,7 +26,7 @@ import textwrap
 
 from infopo_cli.tasks.tau.conversation import CONFIRM_PHRASES, STOP, swap_pronouns
 from infopo_cli.tasks.tau.tools import ToolSpec
-from infopo_cli.tasks.tau2.protocol import format_tool_call
+from infopo_cli.tasks.tau2.protocol import TRANSFER, format_tool_call
 
 TOOL_RESULT = "TOOL_RESULT (only you see this):"
 SCENARIO_FIELDS = (
@@ -62,7 +64,8 @@ def phone_tools_text(specs: dict[str, ToolSpec]) -> str:
         "see it. Then tell the agent what you found, in your own words.",
         "Tools:",
     ]
-    lines += [f"- {s.signature()}: {s.description}" for s in specs.values()]
+    # one line per tool: a description's paragraphs are joined (the JSON schemas keep them)
+    lines += [f"- {s.signature()}: {' '.join(s.description.split())}" for s in specs.values()]
     return "\n".join(lines)
 
 
@@ -147,6 +150,8 @@ def scripted_reply(
         if call is not None:
             return format_tool_call(*call)
     low = last.lower()
+    if "transferred you" in low or "transferring you" in low:
+        return TRANSFER
     if "anything else" in low:
         return f"No, that's all. Thank you! {STOP}"
     if any(w in low for w in CONFIRM_WORDS):

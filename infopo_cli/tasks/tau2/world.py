@@ -31,10 +31,14 @@ AGENT_TOOLKITS: dict[str, type[Toolkit]] = {
 class World:
     """Agent tools over a copy-on-write database, plus the customer's phone when there is one."""
 
-    def __init__(self, data: DomainData):
+    def __init__(self, data: DomainData, strict_upstream: bool = True):
         self.domain = data.name
+        self.strict_upstream = strict_upstream
         self.agent = AGENT_TOOLKITS[data.name](Database(data.base))
         self.phone = PhoneTools(data.phone_base) if data.phone_base is not None else None
+        for kit in (self.agent, self.phone):
+            if kit is not None:
+                kit.strict_upstream = strict_upstream
         self._sync: Callable[[], None] | None = None
         if self.phone is not None:
             self._sync = lambda: sync_phone(self.agent, self.phone)
@@ -80,18 +84,21 @@ class World:
         return out
 
 
-def set_up(data: DomainData, row: dict) -> World:
+def set_up(data: DomainData, row: dict, strict_upstream: bool = True) -> World:
     """A fresh world with the task's scenario set-up applied (telecom breaks the phone here)."""
-    world = World(data)
+    world = World(data, strict_upstream)
     for action in (row.get("initial_state") or {}).get("initialization_actions") or []:
         world.run_function(action["env_type"], action["func_name"], action.get("arguments") or {})
     return world
 
 
-def gold_world(data: DomainData, row: dict, skip: int | None = None) -> World:
+def gold_world(
+    data: DomainData, row: dict, skip: int | None = None, strict_upstream: bool = True
+) -> World:
     """The task's gold end state: set-up, then every gold action in order (errors are ignored,
-    as a failed call changes nothing). ``skip`` leaves out the gold action at that index."""
-    world = set_up(data, row)
+    as a failed call changes nothing). ``skip`` leaves out the gold action at that index. The gold
+    state follows the same rules as the episode (``strict_upstream``)."""
+    world = set_up(data, row, strict_upstream)
     for i, action in enumerate(row["evaluation_criteria"].get("actions") or []):
         if i != skip:
             world.call(action.get("requestor") or "assistant", action["name"], action["arguments"])

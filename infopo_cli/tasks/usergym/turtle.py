@@ -104,6 +104,7 @@ def parse_scores(reply: str, n: int) -> list[float] | None:
 class TurtleEnv(GymEnv):
     kind = "turtle"
     choices = ("action", "answer")
+    passthrough = "action"
     compact_prompt = (
         "A lateral-thinking puzzle: uncover the hidden story behind the surface below. Choices: "
         "action '<yes/no question>' (answered Yes, No or Maybe); answer '<the full story>' is "

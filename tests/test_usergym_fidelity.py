@@ -295,6 +295,28 @@ def test_search_is_a_yes_no_question_in_telepathy_and_turtle(cls) -> None:
     assert r.query is None and "not available" in r.feedback and r.reward == 0.0
 
 
+# ----- TurtleGym ------------------------------------------------------------------------------
+STORY = {
+    "new_title": "Dark Light",
+    "new_surface": "A man turned off a switch and later wept.",
+    "new_bottom": "The man was a lighthouse keeper; with the light off a ship crashed.",
+    "evaluation": [
+        {"statement": "The man was a lighthouse keeper.", "score": 0.6},
+        {"statement": "The ship crashed because the light was off.", "score": 0.4},
+    ],
+}
+
+
+def test_turtle_weighs_the_judges_score_as_given() -> None:
+    # gyms/TurtleGym/turtlegym/env/prompts.py parse_llm_response: overall += weight * score for
+    # each criterion, no rounding; story_env.py: reward = max(0, score - best), clamped to 1.
+    canned = '{"scores": [{"statement": "a", "score": 1.0}, {"statement": "b", "score": 0.4}]}'
+    env = synthetic(TurtleEnv, STORY)
+    assert turn(env, call("answer", "A story."), [canned]).reward == pytest.approx(0.76)
+    project = synthetic(TurtleEnv, STORY, upstream_rules=False)
+    assert turn(project, call("answer", "A story."), [canned]).reward == pytest.approx(0.8)
+
+
 # ----- IntentionGym ----------------------------------------------------------------------------
 def test_intention_rewards_never_go_below_zero() -> None:
     # intention_env.py _calculate_reward: max(0.0, base - 0.2 * (n - 1)), and normalize_rewards

@@ -189,8 +189,8 @@ def test_turtle_scripted_episode_hand_computed() -> None:
     assert env.outcome() == pytest.approx(1.0)
 
 
-def test_turtle_judge_reply_parsing() -> None:
-    env = synthetic(TurtleEnv, STORY)
+def test_turtle_judge_reply_parsing_project_rules() -> None:
+    env = synthetic(TurtleEnv, STORY, upstream_rules=False)
     q = env.step(call("answer", "A story.")).query
     assert (
         "1. The man was a lighthouse keeper." in q.instructions

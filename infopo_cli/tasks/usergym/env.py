@@ -4,13 +4,17 @@ One agent message is one turn. ``step`` parses the ``interact_with_env`` call. U
 (``upstream_rules``, the default) a message without a readable call ends the episode (reward 0 for
 that turn), as UserRL's rollout stops when the model's turn holds no tool call, and a choice the
 gym does not list is played the way UserRL's gym reads it (``passthrough``: IntentionGym asks an
-``answer`` as a question, TurtleGym and TelepathyGym a ``search``). With ``upstream_rules=False``
-both cost the turn and earn a format hint (reward 0) instead. Never an exception. A gym that needs the simulated user or an LLM judge returns a query (``ask``); the
-rollout answers it and calls ``user_replied``, which may ask again (IntentionGym asks its judge,
-then its user). Exactly one reward is recorded per turn, when the turn's final answer is known.
+``answer`` as a question, TurtleGym and TelepathyGym a ``search``). A readable call whose choice
+is none of action/answer/search/finish costs the turn under either rules (reward 0). With
+``upstream_rules=False`` an unreadable call and an unlisted choice cost the turn too and earn a
+format hint (reward 0). Never an exception.
+
+A gym that needs the simulated user or an LLM judge returns a query (``ask``); the rollout answers
+it and calls ``user_replied``, which may ask again (IntentionGym asks its judge, then its user). Exactly one reward is recorded per turn, when the turn's final answer is known.
 
 The episode ends when the gym says so, on ``finish``, or after ``max_turns`` turns; at that point
-``final_reward`` (TauGym's end-of-episode database check; 0 elsewhere) is added to the last turn.
+``final_reward`` (TauGym's end-of-episode database check, which under UserRL's rules counts only
+when the customer or a transfer ended it; 0 elsewhere) is added to the last turn.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ customer (case-insensitive, commas ignored); otherwise 0.
 
 Under UserRL's rules (``upstream_rules``; gyms/TauGym/taugym/env/tau_env.py over tau-bench's env)
 that check runs only when the customer ends the conversation or the agent transfers: tau-bench
-computes its reward only when its own episode is done, and ``finish`` or the turn limit (or an
-unreadable tool call) end UserRL's episode with 0. ``answer`` must be ``{"name": ..., "arguments":
+computes its reward only when its own episode is done, and ``finish``, the turn limit or a turn
+without a readable ``interact_with_env`` call end UserRL's episode with 0. ``answer`` must be ``{"name": ..., "arguments":
 {...}}`` (the whole content, ``arguments`` an object) or ``name: {...}``; a string-encoded
 ``arguments``, a ``kwargs`` key or ``name {...}`` without the colon is an invalid call. The
 customer writes the opening message itself (tau-bench's user answers the agent's greeting): with

@@ -1,5 +1,8 @@
 """Scripted episodes of each gym with hand-computed rewards, the judge/user reply parsing, and the
-shared turn rules (malformed calls, disallowed choices, the turn limit)."""
+shared turn rules (malformed calls, disallowed choices, the turn limit).
+
+Tests named ``..._project_rules`` pin the project's variants (``task.upstream_rules=false``); the
+default, UserRL's rules, is pinned turn by turn in tests/test_usergym_fidelity.py."""
 
 from __future__ import annotations
 
@@ -43,15 +46,19 @@ def env_for(gym: str, key: str, max_turns: int = 16, **kw) -> GymEnv:
     return task.make_env(inst)
 
 
-def synthetic(cls: type[GymEnv], record: dict, max_turns: int = 16) -> GymEnv:
+def synthetic(
+    cls: type[GymEnv], record: dict, max_turns: int = 16, upstream_rules: bool = True
+) -> GymEnv:
     inst = TaskInstance(id="x/1", messages=[], hidden={"record": record, "kind": cls.kind})
-    return cls(inst, max_turns)
+    return cls(inst, max_turns, upstream_rules=upstream_rules)
 
 
 # ----- FunctionGym ------------------------------------------------------------------------------
 @needs_data
-def test_function_episode_hand_computed() -> None:
-    env = env_for("function", "func-484")  # b ** 2 + d - a * c, test inputs 5 2 5 5 -> -16
+def test_function_episode_hand_computed_project_rules() -> None:
+    env = env_for(
+        "function", "func-484", upstream_rules=False
+    )  # b ** 2 + d - a * c, test inputs 5 2 5 5 -> -16
     r = turn(env, call("action", "1 2 3 4"))
     assert (r.feedback, r.reward, r.done, r.role) == (
         "The function's output for 1 2 3 4 is 5.",
@@ -118,9 +125,9 @@ def test_telepathy_reads_llm_replies() -> None:
 
 # ----- IntentionGym ----------------------------------------------------------------------------
 @needs_data
-def test_intention_scripted_episode_hand_computed() -> None:
+def test_intention_scripted_episode_hand_computed_project_rules() -> None:
     env = env_for(
-        "intention", "17c352b8-8b10-4551-a04d-254889366f59"
+        "intention", "17c352b8-8b10-4551-a04d-254889366f59", upstream_rules=False
     )  # three details, importance 2 each
     r = turn(env, call("action", "How long is the trip?"))
     assert (r.feedback, r.reward) == (NOTHING_TO_ADD, 0.0)
@@ -140,8 +147,8 @@ def test_intention_scripted_episode_hand_computed() -> None:
 
 
 @needs_data
-def test_intention_judge_then_user_queries() -> None:
-    env = env_for("intention", "17c352b8-8b10-4551-a04d-254889366f59")
+def test_intention_judge_then_user_queries_project_rules() -> None:
+    env = env_for("intention", "17c352b8-8b10-4551-a04d-254889366f59", upstream_rules=False)
     judge = env.step(call("action", "Where are you going, and what will you do there?")).query
     assert judge.meta["purpose"] == "judge" and "3. Event dress codes" in judge.instructions
     user = env.user_replied('Both: {"covered": [1, 2, 7]}').query  # 7 is out of range
@@ -182,8 +189,8 @@ def test_turtle_scripted_episode_hand_computed() -> None:
     assert env.outcome() == pytest.approx(1.0)
 
 
-def test_turtle_judge_reply_parsing() -> None:
-    env = synthetic(TurtleEnv, STORY)
+def test_turtle_judge_reply_parsing_project_rules() -> None:
+    env = synthetic(TurtleEnv, STORY, upstream_rules=False)
     q = env.step(call("answer", "A story.")).query
     assert (
         "1. The man was a lighthouse keeper." in q.instructions
@@ -209,8 +216,8 @@ ARGUMENT = (
 )
 
 
-def test_persuasion_scripted_episode_hand_computed() -> None:
-    env = synthetic(PersuasionEnv, CLAIM)
+def test_persuasion_scripted_episode_hand_computed_project_rules() -> None:
+    env = synthetic(PersuasionEnv, CLAIM, upstream_rules=False)
     r = turn(env, call("answer", ARGUMENT))
     assert r.feedback.endswith("Stance: Agree") and r.reward == pytest.approx(1 / 6)
     r = turn(env, call("answer", ARGUMENT))  # repeated: no move
@@ -222,8 +229,8 @@ def test_persuasion_scripted_episode_hand_computed() -> None:
     assert "not available" in turn(env, call("search", "x")).feedback
 
 
-def test_persuasion_stance_rewards_follow_the_readme() -> None:
-    env = synthetic(PersuasionEnv, CLAIM, max_turns=6)
+def test_persuasion_stance_rewards_follow_the_readme_project_rules() -> None:
+    env = synthetic(PersuasionEnv, CLAIM, max_turns=6, upstream_rules=False)
     rewards = [
         turn(env, call("answer", "a"), [text]).reward
         for text in (
@@ -247,8 +254,8 @@ def test_persuasion_has_no_oracle() -> None:
 
 
 # ----- shared turn rules -----------------------------------------------------------------------
-def test_malformed_and_disallowed_calls_cost_a_turn_not_a_crash() -> None:
-    env = synthetic(PersuasionEnv, CLAIM, max_turns=3)
+def test_malformed_and_disallowed_calls_cost_a_turn_not_a_crash_project_rules() -> None:
+    env = synthetic(PersuasionEnv, CLAIM, max_turns=3, upstream_rules=False)
     r = env.step("I refuse to use the tool.")
     assert (
         "No tool call found" in r.feedback and r.reward == 0.0 and not r.done and r.info["invalid"]

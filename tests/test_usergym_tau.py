@@ -272,7 +272,12 @@ def test_episode_tools_user_and_reward(task: UserGymTask) -> None:
     )
     r = env.user_replied("Great, thanks! ###STOP###")
     assert r.done and r.feedback == "Great, thanks!" and r.reward == 1.0 and env.success()
-    assert env.reward_info == {"reward": 1.0, "r_actions": True, "outputs": {"4": True}}
+    assert env.reward_info == {
+        "reward": 1.0,
+        "r_actions": True,
+        "outputs": {"4": True},
+        "scored_end": True,
+    }
 
 
 @needs_data
@@ -284,6 +289,7 @@ def test_missing_output_or_wrong_change_scores_zero(task: UserGymTask) -> None:
         "reward": 0.0,
         "r_actions": True,
         "outputs": {"4": False},
+        "scored_end": False,
     }
     env = task.make_env(by_id["tau/retail-000"])
     wrong = answer(
@@ -300,8 +306,10 @@ def test_missing_output_or_wrong_change_scores_zero(task: UserGymTask) -> None:
 
 
 @needs_data
-def test_turn_limit_scores_the_state_reached(task: UserGymTask) -> None:
-    short = UserGymTask(gym="tau", data_dir=str(DATA), max_turns=2)
+def test_turn_limit_scores_the_state_reached_under_project_rules(task: UserGymTask) -> None:
+    """task.upstream_rules=false; under UserRL's rules the same episode scores 0
+    (tests/test_usergym_fidelity.py)."""
+    short = UserGymTask(gym="tau", data_dir=str(DATA), max_turns=2, upstream_rules=False)
     (inst,) = [i for i in short.instances("test") if i.id == "tau/retail-000"]
     env = short.make_env(inst)
     r = play(

@@ -30,6 +30,25 @@ class Conversation:
     truncated: bool = False
     done: bool = False
     scripted: bool = False  # a text policy played: no sampler log-probs
+    opening: str | None = None  # the simulated user's own first message, when it wrote one
+
+
+def open_conversations(convs: list[Conversation], chat: ChatFormat, simulator: Simulator) -> None:
+    """Let the simulated user write the first message where the environment asks for it
+    (``Environment.opening_query``), batched. A failed reply keeps the instance's opening and
+    marks the conversation ``failed`` (played, then excluded like any failed conversation)."""
+    asking = [(c, c.env.opening_query()) for c in convs]
+    asking = [(c, q) for c, q in asking if q is not None]
+    if not asking:
+        return
+    replies = simulator.reply_batch([q for _, q in asking])
+    for (c, _), reply in zip(asking, replies):
+        if isinstance(reply, SimulatorError):
+            c.failed = True
+            c.opening = f"(failed: {reply})"
+            continue
+        c.opening = reply
+        c.ids = chat.prompt_ids(c.env.opened(reply))
 
 
 def resolve_queries(
@@ -79,6 +98,7 @@ def rollout(
         for inst in instances
         for _ in range(group_size)
     ]
+    open_conversations(convs, chat, simulator)
     max_turns = task.max_turns
     for _turn in range(max_turns):
         live = [c for c in convs if not c.done]
@@ -141,5 +161,10 @@ def _to_trajectory(c: Conversation) -> Trajectory:
         success=bool(c.env.success()) and not c.failed,
         failed=c.failed,
         logprobs=None if c.scripted else c.logprobs,
-        info={"task_id": c.instance.id, "turns": c.logs, "truncated": c.truncated},
+        info={
+            "task_id": c.instance.id,
+            "turns": c.logs,
+            "truncated": c.truncated,
+            **({"opening": c.opening} if c.opening is not None else {}),
+        },
     )

@@ -9,6 +9,10 @@ The rollout loop drives environments turn by turn for a whole batch at once:
         result = env.user_replied(reply)       # may ask again (e.g. a user calling its own tools)
     # result.feedback is the text the agent sees next (None: no feedback), result.done ends it
 
+Before the first turn, an environment whose ``opening_query()`` is not None gets the simulated
+user's first message (``opened(reply)`` returns the opening chat messages that replace the
+instance's).
+
 Environments never tokenize and never see the model. ``outcome()`` is the score S_i (default: the
 sum of step rewards); ``success()`` the task's success criterion.
 """
@@ -75,6 +79,16 @@ class Environment(ABC):
     def user_replied(self, reply: str) -> StepResult:
         """Continue a step that asked the simulator (``StepResult.query``) with the user's reply."""
         raise RuntimeError(f"{type(self).__name__} never asks the simulator")
+
+    def opening_query(self) -> UserQuery | None:
+        """A query whose reply is the user's first message, for tasks where the simulated user
+        opens the conversation itself (None: the instance's own opening). The rollout asks it
+        before the first turn and hands the reply to ``opened``."""
+        return None
+
+    def opened(self, reply: str) -> list[dict[str, str]]:
+        """The episode's opening chat messages, given the user's first message ``reply``."""
+        raise RuntimeError(f"{type(self).__name__} has no opening query")
 
     def outcome(self) -> float:
         return float(sum(self.rewards))

@@ -1,13 +1,20 @@
 """What every UserGym environment shares: turn counting, tool-call parsing, reward bookkeeping.
 
-One agent message is one turn. ``step`` parses the ``interact_with_env`` call; a malformed call or a
-choice the gym does not offer costs the turn and earns the gym's feedback text (reward 0), never an
-exception. A gym that needs the simulated user or an LLM judge returns a query (``ask``); the
-rollout answers it and calls ``user_replied``, which may ask again (IntentionGym asks its judge,
-then its user). Exactly one reward is recorded per turn, when the turn's final answer is known.
+One agent message is one turn. ``step`` parses the ``interact_with_env`` call. Under UserRL's rules
+(``upstream_rules``, the default) a message without a readable call ends the episode (reward 0 for
+that turn), as UserRL's rollout stops when the model's turn holds no tool call, and a choice the
+gym does not list is played the way UserRL's gym reads it (``passthrough``: IntentionGym asks an
+``answer`` as a question, TurtleGym and TelepathyGym a ``search``). A readable call whose choice
+is none of action/answer/search/finish costs the turn under either rules (reward 0). With
+``upstream_rules=False`` an unreadable call and an unlisted choice cost the turn too and earn a
+format hint (reward 0). Never an exception.
+
+A gym that needs the simulated user or an LLM judge returns a query (``ask``); the rollout answers
+it and calls ``user_replied``, which may ask again (IntentionGym asks its judge, then its user). Exactly one reward is recorded per turn, when the turn's final answer is known.
 
 The episode ends when the gym says so, on ``finish``, or after ``max_turns`` turns; at that point
-``final_reward`` (TauGym's end-of-episode database check; 0 elsewhere) is added to the last turn.
+``final_reward`` (TauGym's end-of-episode database check, which under UserRL's rules counts only
+when the customer or a transfer ended it; 0 elsewhere) is added to the last turn.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ class GymEnv(Environment):
     kind: str = "gym"
     choices: tuple[str, ...] = ("action", "answer", "search")
     compact_prompt: str = ""  # a short system prompt for small context windows (task.prompt)
+    # The choice a call with an unlisted choice is played as under UserRL's rules: UserRL's gyms
+    # only single out their own prefixes and read any other message as the default kind (e.g.
+    # gyms/IntentionGym/intentiongym/env/intention_env.py treats all but [finish] as a question).
+    passthrough: str | None = None
 
     def __init__(
         self,
@@ -36,8 +47,10 @@ class GymEnv(Environment):
         max_turns: int,
         show_reward: bool = False,
         feedback_role: str = "tool",
+        upstream_rules: bool = True,
     ):
         super().__init__(instance, max_turns)
+        self.upstream_rules = upstream_rules
         self.record: dict[str, Any] = instance.hidden["record"]
         self.show_reward = show_reward
         self.feedback_role = feedback_role
@@ -54,11 +67,18 @@ class GymEnv(Environment):
         call = parse_tool_call(action)
         if isinstance(call, ParseFailure):
             self._call = None
+            if self.upstream_rules and not call.unknown_choice:
+                # UserRL's rollout (verl/workers/rollout/sglang_rollout/
+                # async_sglang_rollout_customized.py) stops when a turn holds no parsable tool
+                # call, and eval/eval.py ends the episode on the same failure.
+                return self.result(call.message, done=True, info={"invalid": True, "no_call": True})
             return self.result(call.message, info={"invalid": True})
         self._call = call
         if call.choice == "finish":
             return self.result("The episode is finished.", done=True)
         if call.choice not in self.choices:
+            if self.upstream_rules and self.passthrough is not None:
+                return self.act(self.passthrough, call.content)
             allowed = ", ".join(self.choices)
             return self.result(
                 f"The choice {call.choice!r} is not available in this environment; use {allowed}.",

@@ -2,12 +2,19 @@
 
 Fully rule-based, no simulator:
 
-* ``action: a b c d`` (four integers, spaces or commas) returns the rule's value. The test inputs
+* ``action: a b c d`` (four numbers, spaces or commas) returns the rule's value. The test inputs
   themselves are refused, so the answer cannot be read off.
 * ``search: test`` reveals the test inputs.
-* ``answer: x`` (after the test inputs were revealed) scores 1.0 and ends the episode when
-  ``|x - expected_result| <= 0.01 + 1e-6 * |expected_result|``; a wrong answer scores 0 and the
+* ``answer: x`` scores 1.0 and ends the episode when x is right; a wrong answer scores 0 and the
   episode goes on (answers may be repeated).
+
+Under UserRL's rules (``upstream_rules``, gyms/FunctionGym/functiongym/env/function_env.py and
+data_loader.py) an answer is scored whether or not the test inputs were fetched, it must be a
+plain number (Python's ``float``: "-16", "7.5", not "x = -16" nor "22/3"), right means
+``|x - expected_result| <= 1e-6``, and decimal inputs to ``action`` are evaluated. The project's
+variant (``upstream_rules=False``) refuses an answer before ``search: test``, reads the last
+number out of the text (fractions too), accepts ``0.01 + 1e-6 * |expected_result|`` of error and
+takes integer inputs only.
 
 Rules are evaluated exactly with fractions (``/`` is true division, ``**`` an integer power), so
 the reported values do not depend on float rounding.
@@ -28,6 +35,9 @@ from infopo_cli.tasks.usergym.protocol import format_call
 VARIABLES = ("a", "b", "c", "d")
 MAX_BITS = 4096  # larger intermediate numbers are reported as "too large"
 ABS_TOL, REL_TOL = 0.01, 1e-6
+UPSTREAM_TOL = 1e-6  # compare_answers in gyms/FunctionGym/functiongym/data_loader.py
+# The number pattern of FunctionEnv._parse_numbers in UserRL's function_env.py.
+_UPSTREAM_INPUT_RE = re.compile(r"-?\d+\.?\d*")
 
 
 class RuleError(ValueError):
@@ -111,7 +121,7 @@ def _power(x: Fraction, y: Fraction) -> Fraction:
     return x**e
 
 
-def evaluate_rule(rule: str | ast.Expression, inputs: list[int]) -> Fraction:
+def evaluate_rule(rule: str | ast.Expression, inputs: list[int] | list[Fraction]) -> Fraction:
     """The exact value of ``rule`` at ``inputs`` = [a, b, c, d]; RuleError where undefined."""
     tree = parse_rule(rule) if isinstance(rule, str) else rule
     return _eval(tree, {k: Fraction(v) for k, v in zip(VARIABLES, inputs)})
@@ -142,6 +152,18 @@ def parse_number(text: str) -> Fraction | None:
         return Fraction(token)
     except (ValueError, ZeroDivisionError):
         return None
+
+
+def parse_plain_number(text: str) -> Fraction | None:
+    """The answer as UserRL reads it: the whole (stripped) content through ``float``, so "x = -16"
+    or "22/3" is not a number; None when ``float`` refuses it or it is not finite."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return None  # never equal to a finite expected result within the tolerance
+    return Fraction(value)
 
 
 def validate_record(record: dict, where: str) -> None:
@@ -197,6 +219,8 @@ class FunctionEnv(GymEnv):
         return self._answer(content)
 
     def _try_inputs(self, content: str) -> StepResult:
+        if self.upstream_rules:
+            return self._try_inputs_upstream(content)
         tokens = re.findall(r"[-+]?\d+(?:\.\d+)?", content)
         if len(tokens) != 4:
             return self.result(
@@ -218,13 +242,36 @@ class FunctionEnv(GymEnv):
             f"The function's output for {' '.join(tokens)} is {format_number(value)}."
         )
 
+    def _try_inputs_upstream(self, content: str) -> StepResult:
+        """Any four numbers, decimals included, read with UserRL's pattern and evaluated exactly."""
+        tokens = [t for t in _UPSTREAM_INPUT_RE.findall(content) if t]
+        if len(tokens) != 4:
+            return self.result("Please provide exactly four numbers.", info={"invalid": True})
+        inputs = [Fraction(t.rstrip(".") or "0") for t in tokens]
+        shown = " ".join(format_number(v) for v in inputs)
+        if inputs == [Fraction(v) for v in self.test_case]:
+            return self.result(
+                "These are the test inputs: their output stays hidden. Try other numbers."
+            )
+        try:
+            value = evaluate_rule(self.rule, inputs)
+        except RuleError as e:
+            return self.result(f"The function has no reportable value at {shown}: {e}.")
+        return self.result(f"The function's output for {shown} is {format_number(value)}.")
+
     def _answer(self, content: str) -> StepResult:
-        if not self.test_revealed:
-            return self.result("Retrieve the test inputs first (search: test), then answer.")
-        x = parse_number(content)
+        if self.upstream_rules:
+            # UserRL scores an answer at any time and reads it with float() only.
+            x = parse_plain_number(content)
+            tolerance = UPSTREAM_TOL
+        else:
+            if not self.test_revealed:
+                return self.result("Retrieve the test inputs first (search: test), then answer.")
+            x = parse_number(content)
+            tolerance = ABS_TOL + REL_TOL * abs(self.expected)
         if x is None:
             return self.result("The answer must be a single number.", info={"invalid": True})
-        if abs(float(x) - self.expected) <= ABS_TOL + REL_TOL * abs(self.expected):
+        if abs(float(x) - self.expected) <= tolerance:
             self.solved = True
             return self.result(
                 "Correct! Your answer matches the hidden rule's output.", reward=1.0, done=True

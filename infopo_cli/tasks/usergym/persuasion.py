@@ -11,6 +11,15 @@ divided by 6 (0 when it stays or moves back). The episode ends at "Strongly Disa
 without a readable stance keeps the previous one. There is no oracle policy; the demonstrator
 (``demo_action``, for supervised warm starts) sends a templated counter-argument.
 
+Under UserRL's rules (``upstream_rules``; gyms/PersuadeGym/persuadegym/env/persuade_env.py and
+prompts.py) the user answers in JSON ``{"thought", "response", "stance"}`` with no limit on how far
+it moves in one turn; the agent sees only the ``response`` (the stance stays hidden); the stance
+must be one of the seven labels exactly, and any other text becomes the stance as written, so the
+turns that move from or to it score 0 (``calculate_stance_levels_changed`` gives 0 when a label is
+not in the list). The project's variant (``upstream_rules=False``) caps the user at one or two
+steps a turn, shows the agent the reply with its "Stance:" line, and maps near labels ("somewhat
+agree", any case) onto the scale.
+
 Scripted stand-in (``simulator=scripted``; not the benchmark's LLM user): the stance moves one level
 toward disagreement when the argument is new (not a repeat of an earlier one), has at least 12
 content words, and shares at least 3 content words with the claim and the user's argument (it
@@ -19,13 +28,14 @@ engages the user's position); otherwise it stays.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 
 from infopo_cli.tasks.base import StepResult
 from infopo_cli.tasks.usergym.env import GymEnv
 from infopo_cli.tasks.usergym.protocol import format_call
-from infopo_cli.tasks.usergym.text import content_words
+from infopo_cli.tasks.usergym.text import content_words, first_json_dict
 
 STANCES = (
     "Strongly Agree",
@@ -61,6 +71,40 @@ most one or two steps at a time. Your stance so far: {stance}.
 End your reply with one line "Stance: <label>", where <label> is exactly one of: {labels}."""
 
 
+USER_RULES_UPSTREAM = """\
+Someone is trying to talk you out of a position. The statement under discussion:
+"{claim}"
+The argument you started from:
+{argument}
+Your stance before their latest message: {stance}.
+
+Answer their latest argument thoughtfully and in your own words, speaking to them as "you" (at most
+about 200 tokens). Take it seriously, point out flawed reasoning where you see it, and change your
+mind if the evidence convinces you. Reply with JSON only:
+{{"thought": "<your private reasoning>", "response": "<what you say to them>", "stance": "<exactly
+one of: {labels}>"}}"""
+
+
+def parse_upstream_reply(reply: str) -> tuple[str, str] | None:
+    """(response, stance label as written) from a JSON reply; None when either is missing."""
+    obj = first_json_dict(reply, "stance")
+    if obj is None or "response" not in obj:
+        return None
+    return str(obj["response"]), str(obj["stance"])
+
+
+def upstream_reward(before: str, after: str) -> float:
+    """UserRL's calculate_persuasion_reward: levels moved toward disagreement / 6, 0 when either
+    label is not exactly one of the seven."""
+    if before not in STANCES or after not in STANCES:
+        return 0.0
+    return stance_reward(STANCES.index(before), STANCES.index(after))
+
+
+# UserRL's fallback text when the user's reply cannot be read (prompts.py, evaluate_action).
+UNREADABLE = "I'm having trouble understanding your argument right now."
+
+
 def parse_stance(reply: str) -> int | None:
     """Level 0-6 of the stance a reply states (its last "Stance: ..." line, else the last label)."""
     found = _STANCE_LINE_RE.findall(reply) or _LABEL_RE.findall(reply)
@@ -77,6 +121,7 @@ def stance_reward(before: int, after: int) -> float:
 class PersuasionEnv(GymEnv):
     kind = "persuasion"
     choices = ("answer", "action")
+    passthrough = "answer"
     compact_prompt = (
         "The user holds the claim below and you oppose it. Change their mind, one argument per "
         "turn; they report their stance each time. Choice: answer '<argument>'."
@@ -90,6 +135,7 @@ class PersuasionEnv(GymEnv):
         self.max_level = 0
         self.dialogue: list[dict[str, str]] = []
         self._seen: set[str] = set()
+        self.stance = STANCES[0]  # the label as the user wrote it (upstream rules: may be off-list)
 
     def scripted_reply(self, message: str, fresh: bool) -> str:
         words = content_words(message)
@@ -102,6 +148,8 @@ class PersuasionEnv(GymEnv):
             text = "You already said that, and it did not change my mind."
         else:
             text = f"That does not really address my view that {self.claim[0].lower() + self.claim[1:]}."
+        if self.upstream_rules:
+            return json.dumps({"thought": "", "response": text, "stance": STANCES[level]})
         return f"{text}\nStance: {STANCES[level]}"
 
     def act(self, choice: str, content: str) -> StepResult:
@@ -109,10 +157,11 @@ class PersuasionEnv(GymEnv):
         key = " ".join(sorted(content_words(content)))
         fresh = key not in self._seen
         self._seen.add(key)
-        instructions = USER_RULES.format(
+        rules = USER_RULES_UPSTREAM if self.upstream_rules else USER_RULES
+        instructions = rules.format(
             claim=self.claim,
             argument=self.argument,
-            stance=STANCES[self.level],
+            stance=self.stance if self.upstream_rules else STANCES[self.level],
             labels=", ".join(STANCES),
         )
         return self.ask(
@@ -120,6 +169,8 @@ class PersuasionEnv(GymEnv):
         )
 
     def on_reply(self, purpose: str, reply: str) -> StepResult:
+        if self.upstream_rules:
+            return self._on_reply_upstream(reply)
         self.dialogue.append({"role": "user", "content": reply})
         new = parse_stance(reply)
         before = self.level
@@ -129,6 +180,21 @@ class PersuasionEnv(GymEnv):
         reward = stance_reward(before, self.level)
         done = self.level == len(STANCES) - 1
         return self.result(reply, reward=reward, done=done, info={"stance": STANCES[self.level]})
+
+    def _on_reply_upstream(self, reply: str) -> StepResult:
+        parsed = parse_upstream_reply(reply)
+        if parsed is None:  # UserRL keeps the stance and scores 0 when the reply is unreadable
+            self.dialogue.append({"role": "user", "content": UNREADABLE})
+            return self.result(UNREADABLE, info={"stance": self.stance, "unreadable": True})
+        response, stance = parsed
+        self.dialogue.append({"role": "user", "content": response})
+        reward = upstream_reward(self.stance, stance)
+        self.stance = stance
+        if stance in STANCES:
+            self.level = STANCES.index(stance)
+            self.max_level = max(self.max_level, self.level)
+        done = stance == STANCES[-1]
+        return self.result(response, reward=reward, done=done, info={"stance": stance})
 
     def demo_action(self, rng: random.Random) -> str:
         """A templated counter-argument that engages the claim (the gym has no oracle)."""

@@ -42,7 +42,12 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class ParseFailure:
+    """``unknown_choice``: the call itself was readable, only its ``choice`` is not one of
+    :data:`CHOICES` (UserRL hands such a call to the gym, which answers with a format error and
+    goes on; an unreadable call ends the episode there)."""
+
     message: str
+    unknown_choice: bool = False
 
 
 _THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
@@ -80,7 +85,10 @@ def _from_mapping(obj: object) -> ToolCall | ParseFailure | None:
 def _make(choice: object, content: object) -> ToolCall | ParseFailure:
     c = str(choice).strip().lower()
     if c not in CHOICES:
-        return ParseFailure(f"Unknown choice {str(choice)!r}: use one of action, answer, search.")
+        return ParseFailure(
+            f"Unknown choice {str(choice)!r}: use one of action, answer, search.",
+            unknown_choice=True,
+        )
     if content is None:
         content = ""
     if not isinstance(content, str):

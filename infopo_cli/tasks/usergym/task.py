@@ -17,6 +17,11 @@ the opening messages are the folder's system prompt (plus a note on how to write
 text) and the row's user message. ``task.prompt=compact`` swaps the system prompt (about 2,000-3,000
 characters) for a few sentences per gym, for small context windows; ``auto`` (the default) does so
 when ``task.context_len`` (the model's ``max_len``) is below 4096 tokens.
+
+``task.upstream_rules`` (default true) plays and scores every gym as UserRL does; false selects
+the project's friendlier variants (format hints instead of ending the episode, TauGym scoring the
+database however the episode ends, tolerant number and tool-call reading, ...). Each difference,
+its UserRL source and the test that pins it are listed in docs/fidelity.md.
 """
 
 from __future__ import annotations
@@ -114,6 +119,7 @@ class UserGymTask(Task):
         feedback_role: str = "tool",
         prompt: str = "auto",
         context_len: int | None = None,
+        upstream_rules: bool = True,
     ):
         if isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1:
             raise ConfigError(f"task.max_turns must be an integer >= 1, got {max_turns!r}")
@@ -127,6 +133,9 @@ class UserGymTask(Task):
             raise ConfigError(
                 f"task.feedback_role must be one of {', '.join(FEEDBACK_ROLES)}, got {feedback_role!r}"
             )
+        if not isinstance(upstream_rules, bool):
+            raise ConfigError(f"task.upstream_rules must be true or false, got {upstream_rules!r}")
+        self.upstream_rules = upstream_rules
         if prompt not in PROMPTS:
             raise ConfigError(f"task.prompt must be one of {', '.join(PROMPTS)}, got {prompt!r}")
         if context_len is not None and (
@@ -244,7 +253,11 @@ class UserGymTask(Task):
     def make_env(self, instance: TaskInstance) -> GymEnv:
         cls = ENVIRONMENTS[instance.hidden["kind"]]
         return cls(
-            instance, self.max_turns, show_reward=self.show_reward, feedback_role=self.feedback_role
+            instance,
+            self.max_turns,
+            show_reward=self.show_reward,
+            feedback_role=self.feedback_role,
+            upstream_rules=self.upstream_rules,
         )
 
     def parses(self, action: str) -> bool:

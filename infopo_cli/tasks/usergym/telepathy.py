@@ -56,6 +56,7 @@ def scripted_judgment(title: str, guess: str) -> str:
 class TelepathyEnv(GymEnv):
     kind = "telepathy"
     choices = ("action", "answer")
+    passthrough = "action"
     compact_prompt = (
         "The user thinks of an entity; find it. Choices: action '<yes/no question>' (answered "
         "Yes, No or Maybe); answer '<entity>' is your guess."

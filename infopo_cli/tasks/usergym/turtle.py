@@ -9,7 +9,9 @@ hidden story (the "bottom").
   to the best score reached. The episode ends when the best score reaches the total weight (1.0).
 
 The judge is asked for JSON ``{"scores": [s1, s2, ...]}`` in criterion order (objects with a
-``score`` field are read too); an unreadable verdict scores 0 for that answer.
+``score`` field are read too); an unreadable verdict scores 0 for that answer. Under UserRL's rules
+(``upstream_rules``; gyms/TurtleGym/turtlegym/env/story_env.py and prompts.py) each score counts
+as the judge gave it (0.4 counts 0.4); the project's variant snaps it to 0, 0.5 or 1.
 
 Scripted stand-ins (``simulator=scripted``; not the benchmark's LLM host and judge):
 
@@ -85,8 +87,9 @@ def scripted_scores(criteria: list[str], story: str) -> list[float]:
     return scores
 
 
-def parse_scores(reply: str, n: int) -> list[float] | None:
-    """n scores (snapped to 0, 0.5, 1) from the judge's reply; None when unreadable."""
+def parse_scores(reply: str, n: int, snap: bool = True) -> list[float] | None:
+    """n scores from the judge's reply, snapped to 0, 0.5 or 1 unless ``snap`` is false (UserRL's
+    story_env.py weighs the judge's number as given); None when unreadable."""
     obj = first_json_dict(reply, "scores")
     if obj is None or not isinstance(obj["scores"], list) or len(obj["scores"]) != n:
         return None
@@ -97,13 +100,14 @@ def parse_scores(reply: str, n: int) -> list[float] | None:
             v = float(v)
         except (TypeError, ValueError):
             return None
-        out.append(min((0.0, 0.5, 1.0), key=lambda t: abs(t - v)))
+        out.append(min((0.0, 0.5, 1.0), key=lambda t: abs(t - v)) if snap else v)
     return out
 
 
 class TurtleEnv(GymEnv):
     kind = "turtle"
     choices = ("action", "answer")
+    passthrough = "action"
     compact_prompt = (
         "A lateral-thinking puzzle: uncover the hidden story behind the surface below. Choices: "
         "action '<yes/no question>' (answered Yes, No or Maybe); answer '<the full story>' is "
@@ -151,7 +155,7 @@ class TurtleEnv(GymEnv):
         if purpose == "user":
             verdict = parse_verdict(reply) or "Maybe"
             return self.result(verdict, info={"verdict": verdict})
-        scores = parse_scores(reply, len(self.criteria))
+        scores = parse_scores(reply, len(self.criteria), snap=not self.upstream_rules)
         if scores is None:
             return self.result(
                 "Your story could not be evaluated; try answering again.",
@@ -159,6 +163,8 @@ class TurtleEnv(GymEnv):
             )
         score = sum(w * s for w, s in zip(self.weights, scores))
         reward = max(0.0, score - self.best)
+        if self.upstream_rules:  # UserRL's normalize_rewards clamps each turn's reward to [0, 1]
+            reward = min(1.0, reward)
         self.best = max(self.best, score)
         met = [c for c, s in zip(self.criteria, scores) if s == 1.0]
         if met:

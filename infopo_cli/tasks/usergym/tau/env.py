@@ -13,8 +13,21 @@ when the database equals the state reached by replaying the task's gold actions 
 (transfers excluded) and every required output string appears in some agent message to the
 customer (case-insensitive, commas ignored); otherwise 0.
 
+Under UserRL's rules (``upstream_rules``; gyms/TauGym/taugym/env/tau_env.py over tau-bench's env)
+that check runs only when the customer ends the conversation or the agent transfers: tau-bench
+computes its reward only when its own episode is done, and ``finish``, the turn limit or a turn
+without a readable ``interact_with_env`` call end UserRL's episode with 0. ``answer`` must be ``{"name": ..., "arguments":
+{...}}`` (the whole content, ``arguments`` an object) or ``name: {...}``; a string-encoded
+``arguments``, a ``kwargs`` key or ``name {...}`` without the colon is an invalid call. The
+customer writes the opening message itself (tau-bench's user answers the agent's greeting): with
+an LLM simulator the rollout asks it before the first turn (``opening_query``); the scripted
+customer opens with the dataset's message (``obs``, the opening tau-bench recorded).
+The project's variant (``upstream_rules=False``) scores the state however the episode ends, keeps
+the dataset's opening and reads the looser call forms.
+
 The oracle replays the gold actions that change the database, then tells the customer the
-required outputs (if any), then finishes: read-only gold actions do not affect the end state.
+required outputs (if any), then says goodbye (the customer ends the conversation, which is scored
+under either rules): read-only gold actions do not affect the end state.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from infopo_cli.errors import ConfigError
+from infopo_cli.simulators.base import UserQuery
 from infopo_cli.tasks.base import StepResult
 from infopo_cli.tasks.tau.conversation import STOP, mentioned
 from infopo_cli.tasks.usergym.env import GymEnv
@@ -35,7 +49,12 @@ from infopo_cli.tasks.usergym.tau.airline import AIRLINE_TOOLS
 from infopo_cli.tasks.usergym.tau.db import TauDB, load_tables
 from infopo_cli.tasks.usergym.tau.retail import RETAIL_TOOLS
 from infopo_cli.tasks.usergym.tau.tools import Tool
-from infopo_cli.tasks.usergym.tau.user import USER_RULES, ScriptedCustomer
+from infopo_cli.tasks.usergym.tau.user import (
+    AGENT_GREETING,
+    USER_RULES,
+    USER_RULES_UPSTREAM,
+    ScriptedCustomer,
+)
 from infopo_cli.tasks.usergym.text import first_json_dict
 
 DOMAINS: dict[str, tuple[Tool, ...]] = {"retail": RETAIL_TOOLS, "airline": AIRLINE_TOOLS}
@@ -49,6 +68,9 @@ need (names, ids, what exactly they want), and the database can be reached only 
 - answer: <call>   runs one tool, e.g. {"name": "get_order_details", "arguments": {"order_id": "#W0000000"}}.
 First identify the customer, then look up what you need, explain any change and get the customer's
 explicit confirmation before making it, and tell the customer the information they asked for."""
+
+
+FAREWELL = "Is there anything else I can help you with? If not, goodbye and have a nice day!"
 
 
 def domain_of(task_id: str) -> str:
@@ -108,6 +130,32 @@ def parse_tool_request(content: str) -> tuple[str, dict[str, Any]] | str:
     return name, args
 
 
+INVALID_CALL = (
+    "Invalid tool call: give the whole content as "
+    '{"name": <tool name>, "arguments": {...}} or as <tool name>: {...}.'
+)
+
+
+def parse_tool_request_upstream(content: str) -> tuple[str, dict[str, Any]] | str:
+    """(tool name, arguments) read as UserRL's parse_tau_action reads ``[answer]`` content: a
+    content that starts with ``{`` and ends with ``}`` is one JSON object whose ``arguments`` (default
+    {}) must be an object (tau-bench's Action rejects anything else); otherwise ``name: {json}``
+    split at the first colon. Anything else is an error message."""
+    text = content.strip()
+    try:
+        if text.startswith("{") and text.endswith("}"):
+            obj = json.loads(text)
+            name, args = obj.get("name", ""), obj.get("arguments", {})
+        else:
+            name, rest = text.split(":", 1)
+            name, args = name.strip(), json.loads(rest.strip())
+    except (ValueError, AttributeError):
+        return INVALID_CALL
+    if not isinstance(name, str) or not isinstance(args, dict):
+        return INVALID_CALL
+    return name, args
+
+
 @lru_cache(maxsize=1024)
 def gold_state(db_dir: Path, actions_json: str) -> TauDB:
     """The database after replaying the gold actions (transfers excluded) on a fresh copy."""
@@ -147,6 +195,34 @@ class TauEnv(GymEnv):
         self.messages: list[str] = []  # what the agent told the customer
         self.tool_calls: list[dict[str, Any]] = []
         self.reward_info: dict[str, Any] | None = None
+        # Set when the customer ended the conversation or the agent transferred: the only ends
+        # tau-bench scores (UserRL's rules).
+        self.scored_end = False
+
+    # ----- the opening ------------------------------------------------------------------------
+    def user_instructions(self) -> str:
+        rules = USER_RULES_UPSTREAM if self.upstream_rules else USER_RULES
+        return rules.format(business=BUSINESS[self.domain], instruction=self.instruction, stop=STOP)
+
+    def opening_query(self) -> UserQuery | None:
+        """Under UserRL's rules the customer writes its first message (tau-bench's user replies to
+        the agent's greeting); the scripted customer answers with the dataset's opening."""
+        if not self.upstream_rules:
+            return None
+        obs = self.record.get("obs", "")
+        return UserQuery(
+            instructions=self.user_instructions(),
+            conversation=[{"role": "agent", "content": AGENT_GREETING}],
+            script=lambda: obs,
+            meta={"gym": self.kind, "purpose": "opening", "task_id": self.instance.id},
+        )
+
+    def opened(self, reply: str) -> list[dict[str, str]]:
+        """Take ``reply`` as the customer's first message; the episode's opening chat messages."""
+        self.dialogue = [{"role": "user", "content": reply}]
+        messages = [dict(m) for m in self.instance.messages]
+        messages[-1] = {"role": "user", "content": reply}
+        return messages
 
     # ----- turns --------------------------------------------------------------------------
     def act(self, choice: str, content: str) -> StepResult:
@@ -160,13 +236,16 @@ class TauEnv(GymEnv):
         if choice == "action":
             self.messages.append(content)
             self.dialogue.append({"role": "agent", "content": content})
-            instructions = USER_RULES.format(
-                business=BUSINESS[self.domain], instruction=self.instruction, stop=STOP
-            )
             return self.ask(
-                "user", instructions, list(self.dialogue), lambda: self.customer.reply(content)
+                "user",
+                self.user_instructions(),
+                list(self.dialogue),
+                lambda: self.customer.reply(content),
             )
-        request = parse_tool_request(content)
+        if self.upstream_rules:
+            request = parse_tool_request_upstream(content)
+        else:
+            request = parse_tool_request(content)
         if isinstance(request, str):
             return self.result(f"Error: {request}", info={"invalid": True})
         name, args = request
@@ -180,6 +259,7 @@ class TauEnv(GymEnv):
         self.tool_calls.append(
             {"name": name, "arguments": args, "error": output.startswith("Error:")}
         )
+        self.scored_end = tool.ends_episode
         return self.result(output, done=tool.ends_episode, info={"tool": name})
 
     def tool_listing(self) -> str:
@@ -193,6 +273,7 @@ class TauEnv(GymEnv):
     def on_reply(self, purpose: str, reply: str) -> StepResult:
         self.dialogue.append({"role": "user", "content": reply})
         if STOP in reply:
+            self.scored_end = True
             text = reply.replace(STOP, "").strip() or "The customer has left the conversation."
             return self.result(text, done=True, info={"user_stop": True})
         return self.result(reply)
@@ -205,14 +286,24 @@ class TauEnv(GymEnv):
                 o: mentioned(o, self.messages, ignore_output_commas=False) for o in self.outputs
             }
             r_actions = self.db.same_state(gold)
-            reward = 1.0 if r_actions and all(found.values()) else 0.0
-            self.reward_info = {"reward": reward, "r_actions": r_actions, "outputs": found}
+            state_ok = r_actions and all(found.values())
+            # UserRL: tau-bench's reward reaches the agent only when tau-bench's episode is done
+            # (customer ###STOP### or a transfer); finish and the turn limit give 0.
+            scored = self.scored_end or not self.upstream_rules
+            reward = 1.0 if state_ok and scored else 0.0
+            self.reward_info = {
+                "reward": reward,
+                "r_actions": r_actions,
+                "outputs": found,
+                "scored_end": self.scored_end,
+            }
         return float(self.reward_info["reward"])
 
     def outcome(self) -> float:
-        """The summed turn rewards; an episode cut short before its end (e.g. by the context
-        length) is scored on the state it reached, as tau-bench scores any ended conversation."""
-        if self.done:
+        """The summed turn rewards. An episode cut short before its end (e.g. by the context
+        length) is scored on the state it reached under the project's rules; under UserRL's it
+        ended unscored (0)."""
+        if self.done or self.upstream_rules:
             return super().outcome()
         return super().outcome() + self.final_reward()
 
@@ -231,7 +322,8 @@ class TauEnv(GymEnv):
                     "action", "Here is the information you asked for: " + " ; ".join(self.outputs)
                 )
             )
-        plan.append(format_call("finish", ""))
+        # A farewell lets the customer end the conversation, the end UserRL's rules score.
+        plan.append(format_call("action", FAREWELL))
         return plan
 
     def oracle_action(self) -> str:

@@ -33,6 +33,26 @@ How to behave:
 - When your goals are handled, or the agent cannot help any further, end the conversation with a
   last message that contains {stop}."""
 
+# tau-bench's own user rules (tau_bench/envs/user.py, the LLM user UserRL's TauGym wraps), in the
+# project's words: one line at a time, only what the current step needs, nothing invented, no
+# verbatim instruction, and ###STOP### alone once the goal is met.
+USER_RULES_UPSTREAM = """\
+You are a customer chatting with a customer-service agent of {business}. Your situation and goal
+(the description speaks to you as "you"):
+{instruction}
+
+Rules:
+- Write one line per message, as this customer would type it.
+- Reveal the description bit by bit: give only what the current step needs.
+- Never invent what the description does not give (an order id, a name, a number); if asked for
+  it, say you do not have or remember it.
+- Put things in your own words; do not copy the description.
+- Keep to the personality the description gives you.
+- Once your goal is met, send {stop} as a message of its own, with nothing else."""
+
+# tau-bench's user is started with this agent greeting and writes the conversation's first message.
+AGENT_GREETING = "Hi! How can I help you today?"
+
 _YOU_AS_OBJECT = re.compile(
     r"\b(to|for|with|from|asks?|tells?|gives?|helps?|offers?|sends?|lets?|charges?|refunds?)\s+you\b",
     re.IGNORECASE,

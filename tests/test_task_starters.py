@@ -55,7 +55,7 @@ FAMILIES = {
 def play(task, instance, policy) -> tuple[bool, list[str]]:
     """One episode of a text policy against the scripted user: (success, the agent's messages)."""
     env, sim, said = task.make_env(instance), ScriptedSimulator(), []
-    for _ in range(task.max_turns):
+    for _ in range(task.max_turns or 400):  # tau2 as upstream: no turn cap, a message cap
         said.append(policy(env))
         res = env.step(said[-1])
         while res.query is not None:
@@ -249,3 +249,21 @@ def test_clarify_starter_keeps_its_cache_key():
 
     assert is_clarify(task_cfg([])) and is_clarify(None)
     assert not is_clarify(task_cfg(["task=sokoban"]))
+
+
+def test_infopo_sft_builds_the_starter_infopo_train_uses(tmp_path, monkeypatch, capsys):
+    """`infopo sft task=tau2 model=starter` builds exactly the starter that `infopo train
+    task=tau2` resolves (same cache key, task tuning included), and nothing else."""
+    from infopo_cli.recipes.sft import sft_main
+    from infopo_cli.zoo import task_starter
+    from infopo_cli.zoo.registry import resolve_path
+
+    monkeypatch.setenv("INFOPO_CACHE", str(tmp_path))
+    small = {**REDUCED, "dialogues": 6, "steps": 2, "batch": 2}
+    monkeypatch.setattr(task_starter, "BUILD", {**task_starter.BUILD, **small})
+    out = sft_main(compose("sft", ["task=tau2", "model=starter"]), tmp_path / "run")
+    assert "train it with: infopo train task=tau2" in capsys.readouterr().out
+    trained_from = resolve_path("starter", None, task_cfg(["task=tau2"]))
+    assert out["model_path"] == trained_from
+    assert [p.name.split("-")[1] for p in tmp_path.glob("starter-*")] == ["tau2"]
+    assert not (tmp_path / "run").exists()  # no run folder: nothing was fine-tuned

@@ -34,6 +34,7 @@ from infopo_cli.recipes.setup import (
 )
 from infopo_cli.runtime import checkpoint
 from infopo_cli.runtime.logging import RunLogger
+from infopo_cli.zoo.registry import resolve_path
 
 
 @dataclass
@@ -48,11 +49,24 @@ class SFTConfig:
     max_new_tokens: int = 48
 
 
+def build_starter(cfg: DictConfig) -> dict:
+    """``infopo sft task=<t> model=starter``: build (or find) that task's starter, the policy
+    ``infopo train task=<t>`` starts from; its own recipe, so nothing else is fine-tuned."""
+    task = OmegaConf.to_container(cfg.task, resolve=True)
+    path = resolve_path("starter", None, task)
+    print(
+        f"starter of task={cfg.task.name}: {path}\ntrain it with: infopo train task={cfg.task.name}"
+    )
+    return {"model_path": path}
+
+
 def sft_main(cfg: DictConfig, run_dir: Path) -> dict:
     """``infopo sft``: warm-start ``model`` on demonstrations or chats; checkpoints and resume like train."""
     typed = validate(cfg)
     mcfg, tcfg, lcfg = typed["model"], typed["trainer"], typed["logger"]
     scfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SFTConfig), cfg.get("sft", {})))
+    if mcfg.name == "starter" and not mcfg.path and not cfg.get("resume"):
+        return build_starter(cfg)
     run_dir, ckpt = resume_point(cfg.get("resume"), run_dir)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))  # what resume reads
     seed_everything(cfg.seed)

@@ -163,7 +163,8 @@ def replace_targets(argv: list[str]) -> list[str]:
         for idx, w in words:
             if w.startswith(f"{group}."):
                 out[idx] = f"+{w}"
-        out.append(f"~{group}")
+        # an empty option rather than none: the task option also chooses the task's tuning
+        out.append("task=custom" if group == "task" else f"~{group}")
     return out
 
 

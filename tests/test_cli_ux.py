@@ -122,7 +122,7 @@ def test_target_override_replaces_the_default_keys():
     argv = ["task._target_=m.T", "task.size=3", "trainer.steps=1", "--config-dir", "task.x"]
     out = replace_targets(argv)
     assert out[:3] == ["+task._target_=m.T", "+task.size=3", "trainer.steps=1"]
-    assert out[-1] == "~task" and "task.x" in out
+    assert out[-1] == "task=custom" and "task.x" in out  # the empty task option
     assert replace_targets(["task=clarify", "task._target_=m.T"]) == [
         "task=clarify",
         "task._target_=m.T",

@@ -318,9 +318,19 @@ def test_usergym_native_call_acts_like_the_text_call(function_gym):
 
 
 @needs_usergym
-def test_usergym_malformed_native_call_is_handled_like_a_malformed_text_call(function_gym):
-    inst = gym_instance(function_gym, "function/func-484")
-    native, text = function_gym.make_env(inst), function_gym.make_env(inst)
+@pytest.mark.parametrize("upstream_rules", [True, False])
+def test_usergym_malformed_native_call_is_handled_like_a_malformed_text_call(upstream_rules):
+    """UserRL's rules end the episode on an unreadable call, the project's spend the turn: either
+    way a malformed <tool_call> block is treated exactly as a malformed text call."""
+    from infopo_cli.tasks.usergym import UserGymTask
+
+    if not USERGYM.is_dir():
+        pytest.skip(f"UserGym data not found at {USERGYM}")
+    gym = UserGymTask(
+        gym="function", data_dir=str(USERGYM), prompt="full", upstream_rules=upstream_rules
+    )
+    inst = gym_instance(gym, "function/func-484")
+    native, text = gym.make_env(inst), gym.make_env(inst)
     bad_native = native.step(
         '<tool_call>\n{"name": "interact_with_env", "arguments": {"choice": }}\n</tool_call>'
     )
@@ -328,13 +338,15 @@ def test_usergym_malformed_native_call_is_handled_like_a_malformed_text_call(fun
     for res in (bad_native, bad_text):
         assert (res.role, res.done, res.reward, res.info.get("invalid")) == (
             "tool",
-            False,
+            upstream_rules,
             0.0,
             True,
         )
     assert bad_native.feedback.startswith(
         "The tool call could not be read: the <tool_call> block is not JSON"
     )
+    if upstream_rules:
+        return
     no_choice = native.step(call_block("interact_with_env", {"content": "1 2 3 4"}))
     assert no_choice.feedback.startswith("The tool call has no choice.")
     assert native.turn == text.turn + 1 == 2

@@ -183,7 +183,7 @@ def test_tau_the_customer_writes_the_opening() -> None:
     assert q.conversation == [{"role": "agent", "content": AGENT_GREETING}]
     assert "###STOP###" in q.instructions and "one line" in q.instructions
     assert q.script() == env.record["obs"]  # the scripted customer opens with the dataset's line
-    messages = env.opened("Hi, I want to exchange a keyboard.")
+    messages = env.opened("Hi, I want to exchange a keyboard.").messages
     assert messages[-1] == {"role": "user", "content": "Hi, I want to exchange a keyboard."}
     assert messages[0] == env.instance.messages[0]
     user = env.step(call("action", "Sure, your name please?")).query
@@ -198,6 +198,9 @@ class _Chat:
 
     def prompt_ids(self, messages):
         return self.encode(json.dumps(messages))
+
+    def opening_ids(self, instance):
+        return self.prompt_ids(instance.messages)
 
     def encode(self, text):
         return [ord(ch) for ch in text]

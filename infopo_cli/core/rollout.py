@@ -48,7 +48,7 @@ def open_conversations(convs: list[Conversation], chat: ChatFormat, simulator: S
             c.opening = f"(failed: {reply})"
             continue
         c.opening = reply
-        c.ids = chat.prompt_ids(c.env.opened(reply))
+        c.ids = chat.opening_ids(c.env.opened(reply))
 
 
 def resolve_queries(

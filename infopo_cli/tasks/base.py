@@ -86,8 +86,9 @@ class Environment(ABC):
         before the first turn and hands the reply to ``opened``."""
         return None
 
-    def opened(self, reply: str) -> list[dict[str, str]]:
-        """The episode's opening chat messages, given the user's first message ``reply``."""
+    def opened(self, reply: str) -> TaskInstance:
+        """The episode's instance with its opening rewritten around the user's first message
+        ``reply`` (the rollout renders its prompt from it)."""
         raise RuntimeError(f"{type(self).__name__} has no opening query")
 
     def outcome(self) -> float:

@@ -32,6 +32,7 @@ under either rules): read-only gold actions do not affect the end state.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
@@ -41,7 +42,7 @@ from typing import Any
 
 from infopo_cli.errors import ConfigError
 from infopo_cli.simulators.base import UserQuery
-from infopo_cli.tasks.base import StepResult
+from infopo_cli.tasks.base import StepResult, TaskInstance
 from infopo_cli.tasks.tau.conversation import STOP, mentioned
 from infopo_cli.tasks.usergym.env import GymEnv
 from infopo_cli.tasks.usergym.protocol import format_call
@@ -217,12 +218,16 @@ class TauEnv(GymEnv):
             meta={"gym": self.kind, "purpose": "opening", "task_id": self.instance.id},
         )
 
-    def opened(self, reply: str) -> list[dict[str, str]]:
-        """Take ``reply`` as the customer's first message; the episode's opening chat messages."""
-        self.dialogue = [{"role": "user", "content": reply}]
-        messages = [dict(m) for m in self.instance.messages]
-        messages[-1] = {"role": "user", "content": reply}
-        return messages
+    def opened(self, reply: str) -> TaskInstance:
+        """Take ``reply`` as the customer's first message; the instance with that opening (in its
+        text and its native-tools messages alike)."""
+        first = {"role": "user", "content": reply}
+        self.dialogue = [dict(first)]
+        inst = self.instance
+        native = [*inst.native_messages[:-1], first] if inst.native_messages else None
+        return dataclasses.replace(
+            inst, messages=[*inst.messages[:-1], first], native_messages=native
+        )
 
     # ----- turns --------------------------------------------------------------------------
     def act(self, choice: str, content: str) -> StepResult:

@@ -8,40 +8,21 @@ played under it too, so each test fails if either behaviour drifts."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from infopo_cli.core.rollout import rollout
 from infopo_cli.simulators.base import Simulator, UserQuery
-from infopo_cli.tasks.base import StepResult, TaskInstance
+from infopo_cli.tasks.base import TaskInstance
 from infopo_cli.tasks.usergym import UserGymTask
 from infopo_cli.tasks.usergym.env import GymEnv
 from infopo_cli.tasks.usergym.intention import IntentionEnv
 from infopo_cli.tasks.usergym.persuasion import UNREADABLE, PersuasionEnv
-from infopo_cli.tasks.usergym.protocol import format_call
 from infopo_cli.tasks.usergym.tau.env import FAREWELL, parse_tool_request_upstream
 from infopo_cli.tasks.usergym.tau.user import AGENT_GREETING
 from infopo_cli.tasks.usergym.telepathy import TelepathyEnv
 from infopo_cli.tasks.usergym.turtle import TurtleEnv
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "usergym"
-needs_data = pytest.mark.skipif(
-    not DATA.is_dir(), reason=f"shared UserGym data not found at {DATA}"
-)
-
-
-def call(choice: str, content: str) -> str:
-    return format_call(choice, content)
-
-
-def turn(env: GymEnv, text: str, replies: list[str] | None = None) -> StepResult:
-    """One agent turn; simulator queries get ``replies`` in order, else the scripted reply."""
-    res = env.step(text)
-    while res.query is not None:
-        reply = replies.pop(0) if replies else res.query.script()
-        res = env.user_replied(reply)
-    return res
+from tests.test_usergym_gyms import DATA, call, needs_data, turn
 
 
 def synthetic(cls: type[GymEnv], record: dict, upstream_rules: bool = True, max_turns: int = 16):

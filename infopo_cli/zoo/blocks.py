@@ -57,6 +57,37 @@ def small_llama(
     return AutoModelForCausalLM.from_config(cfg)
 
 
+def warm_start(model, tok, trajs, p: dict, seed: int, label: str, every: int, **curriculum):
+    """SFT of a built-in starter with the build settings ``p`` (steps, lr, batch,
+    micro_batch_tokens), printing its progress every ``every`` steps; ``curriculum``: ``first``
+    and ``first_steps`` of ``sft_train``."""
+    import time
+
+    from infopo_cli.core.sft import sft_train
+
+    t0 = time.time()
+
+    def on_step(step, loss, opt, rng):
+        if step % every == 0 or step == p["steps"]:
+            print(
+                f"  {label} sft step {step}/{p['steps']} loss {loss:.3f} ({time.time() - t0:.0f}s)",
+                flush=True,
+            )
+
+    sft_train(
+        model,
+        tok,
+        trajs,
+        steps=p["steps"],
+        lr=p["lr"],
+        batch_size=p["batch"],
+        seed=seed,
+        on_step=on_step,
+        token_budget=p["micro_batch_tokens"],
+        **curriculum,
+    )
+
+
 def clarify_tokenizer(vocab_size: int = 2048, seed: int = 0, slot_tokens: bool = False):
     """BPE on clarify text. ``slot_tokens`` adds one token per ``" <slot> ="`` of an answer, so the
     position that must name a slot's value is itself the query for it (copying then needs one

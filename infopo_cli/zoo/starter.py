@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 from infopo_cli.runtime.models import cached_build
-from infopo_cli.zoo.blocks import clarify_tokenizer, small_llama
+from infopo_cli.zoo.blocks import clarify_tokenizer, small_llama, warm_start
 
 # Architecture and warm-start budget of the default starter (part of its cache key).
 STARTER = {
@@ -60,7 +60,7 @@ STARTER = {
 def build_starter(out: Path, seed: int = 0, **overrides) -> None:
     """Tokenizer, random init, demonstrations, SFT; saved as a Hugging Face folder."""
     from infopo_cli.core.chat import ChatFormat
-    from infopo_cli.core.sft import demo_trajectories, sft_train
+    from infopo_cli.core.sft import demo_trajectories
     from infopo_cli.simulators.scripted import ScriptedSimulator
     from infopo_cli.tasks.clarify import ClarifyTask
 
@@ -103,25 +103,8 @@ def build_starter(out: Path, seed: int = 0, **overrides) -> None:
         flush=True,
     )
 
-    def on_step(step, loss, opt, rng):
-        if step % 100 == 0 or step == p["steps"]:
-            print(
-                f"  starter sft step {step}/{p['steps']} loss {loss:.3f} ({time.time() - t0:.0f}s)",
-                flush=True,
-            )
-
-    sft_train(
-        model,
-        tok,
-        trajs,
-        steps=p["steps"],
-        lr=p["lr"],
-        batch_size=p["batch"],
-        seed=seed,
-        on_step=on_step,
-        first=copies,
-        first_steps=p["copy_steps"],
-        token_budget=p["micro_batch_tokens"],
+    warm_start(
+        model, tok, trajs, p, seed, "starter", 100, first=copies, first_steps=p["copy_steps"]
     )
     model.save_pretrained(out)
     tok.save_pretrained(out)

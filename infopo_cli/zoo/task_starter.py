@@ -28,7 +28,7 @@ import torch
 
 from infopo_cli.errors import ConfigError
 from infopo_cli.runtime.models import cached_build
-from infopo_cli.zoo.blocks import small_llama, train_tokenizer
+from infopo_cli.zoo.blocks import small_llama, train_tokenizer, warm_start
 
 # The build of every task's starter (part of its cache key); TASK_BUILD adjusts it per task family.
 BUILD: dict[str, Any] = {
@@ -92,7 +92,6 @@ def build_task_starter(out: Path, task_cfg: Mapping[str, Any], p: dict[str, Any]
     """Demonstrations, a tokenizer on their text, a small Llama, SFT; saved as a Hugging Face
     folder."""
     from infopo_cli.core.chat import ChatFormat
-    from infopo_cli.core.sft import sft_train
 
     t0 = time.time()
     task = make_task(task_cfg)
@@ -121,25 +120,7 @@ def build_task_starter(out: Path, task_cfg: Mapping[str, Any], p: dict[str, Any]
     n = sum(x.numel() for x in model.parameters())
     print(f"  SFT of a {n / 1e6:.1f}M-parameter model for {p['steps']} steps...", flush=True)
 
-    def on_step(step, loss, opt, rng):
-        if step % 50 == 0 or step == p["steps"]:
-            print(
-                f"  {name} starter sft step {step}/{p['steps']} loss {loss:.3f} "
-                f"({time.time() - t0:.0f}s)",
-                flush=True,
-            )
-
-    sft_train(
-        model,
-        tok,
-        trajs,
-        steps=p["steps"],
-        lr=p["lr"],
-        batch_size=p["batch"],
-        seed=seed,
-        on_step=on_step,
-        token_budget=p["micro_batch_tokens"],
-    )
+    warm_start(model, tok, trajs, p, seed, f"{name} starter", 50)
     model.save_pretrained(out)
     tok.save_pretrained(out)
     print(f"{name} starter built in {time.time() - t0:.0f}s", flush=True)

@@ -504,11 +504,12 @@ def validate(cfg: DictConfig) -> dict:
                 f"{world} ranks; accepted: a multiple of the world size ({world})"
             )
         engine = out.get("engine")
-        if engine and engine.name == "vllm":
+        if engine and engine.name == "vllm" and engine.tensor_parallel_size != 1:
             raise ConfigError(
-                f"engine=vllm with trainer.strategy={trainer.strategy} is not supported (vLLM sets "
-                "up its own torch.distributed state); accepted: engine=hf, or "
-                "trainer.strategy=single with engine.tensor_parallel_size=N"
+                f"engine.tensor_parallel_size={engine.tensor_parallel_size} with "
+                f"trainer.strategy={trainer.strategy} is not supported (every rank runs its own "
+                "engine replica); accepted: 1, or trainer.strategy=single for a tensor-parallel "
+                "engine"
             )
     if cfg.get("simulator") is not None:
         simulator_guard(cfg.simulator)

@@ -187,3 +187,19 @@ def test_prompts_must_split_evenly_over_ranks(tmp_path):
     )
     assert p.returncode == 2
     assert "trainer.prompts_per_step=3 cannot be split over 2 ranks" in p.stderr + p.stdout
+
+
+def test_a_tensor_parallel_engine_per_rank_is_refused_in_one_line():
+    from omegaconf import OmegaConf
+
+    from infopo_cli.config import validate
+    from infopo_cli.errors import ConfigError
+
+    cfg = OmegaConf.create(
+        {
+            "engine": {"name": "vllm", "tensor_parallel_size": 2},
+            "trainer": {"strategy": "fsdp2", "prompts_per_step": 2},
+        }
+    )
+    with pytest.raises(ConfigError, match=r"engine.tensor_parallel_size=2 with trainer.strategy="):
+        validate(cfg)

@@ -266,6 +266,32 @@ def test_vllm_and_hf_rollouts_build_the_same_trajectories(tiny, engine):
     assert torch.equal(ta["input_ids"], tb["input_ids"])
 
 
+@pytest.mark.vllm
+@needs_vllm
+def test_seeded_requests_sample_the_same_whatever_else_is_in_flight(tiny, engine):
+    """With per-request seeds drawn from the torch RNG, a prompt's samples depend only on the RNG
+    state the caller sets, not on what was generated before it nor on the other prompts of the
+    batch: what lets every trainer rank own an engine and still reproduce a one-process run."""
+    _, _, chat = tiny
+    a, b = _prompt(chat), _prompt(chat)[:-3]
+    kw = dict(max_new_tokens=12, temperature=1.0)
+
+    def draw(seed: int, prompts: list) -> list[list[int]]:
+        torch.manual_seed(seed)
+        return [g.token_ids for g in engine.generate(prompts, **kw)]
+
+    engine.seed_requests = True
+    try:
+        alone = draw(7, [a, a])
+        engine.generate([b, b, b], **kw)  # other work in between
+        assert draw(7, [a, a]) == alone
+        assert draw(7, [a, a, b])[:2] == alone  # batched with another prompt
+        assert alone[0] != alone[1]  # two requests of one call draw different seeds
+        assert draw(8, [a, a]) != alone
+    finally:
+        engine.seed_requests = False
+
+
 # ---- CUDA: trainer and engine on one GPU ---------------------------------------------------------
 @pytest.mark.vllm
 @pytest.mark.gpu

@@ -23,6 +23,9 @@ class Engine(ABC):
     """True when the engine samples from its own copy of the weights (another process, dtype or
     kernels), so its log-probs may differ from the trainer's; False when it runs the trainer's
     own model object (then the sampler/trainer correction has nothing to correct)."""
+    shares_process_group: bool = False
+    """True when closing the engine also destroys the trainer's process group (a vLLM engine
+    colocated with a torchrun rank), so it must be closed after the trainer's last collective."""
 
     @abstractmethod
     def generate(

@@ -15,6 +15,15 @@ weights, so loading parameters directly would be wrong). In-process the tensors 
 memory; across processes they go through a safetensors file in a private temp folder. Either way the
 prefix cache is reset afterwards: cached keys and values were computed with the old weights.
 
+Trainer ranks (``trainer.strategy=ddp|fsdp2`` under ``torchrun``): every rank owns a colocated
+engine started with vLLM's ``external_launcher`` backend, which joins the process group torchrun
+and the trainer already set up instead of creating its own. With ``tensor_parallel_size=1`` each
+rank is its own data-parallel replica: it generates only its share of the prompts, and ranks may
+call ``generate`` different numbers of times. Each request then carries a seed drawn from the torch
+RNG (``seed_requests``), which the trainer seeds per prompt group, so a group's samples do not
+depend on which rank plays it. vLLM tears the shared process group down when the engine shuts
+down, so a colocated engine is closed last (``shares_process_group``).
+
 One GPU for trainer and engine (``enable_sleep_mode``, CUDA only): ``release_memory()`` puts the
 engine to sleep (weights offloaded to host memory, KV cache freed) so the update has the GPU; the
 next push wakes the weights, loads the new ones, then re-allocates the KV cache, and ``generate``
@@ -124,14 +133,25 @@ class ExpectedReloadFallbacks(logging.Filter):
 def unique_state(model, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) of the model's state dict in checkpoint names, each storage once (tied
     weights keep their first name, the input embedding, which is the one vLLM loads), cast to the
-    engine's ``dtype`` one tensor at a time (no full second copy of the model)."""
-    seen: set[int] = set()
+    engine's ``dtype`` one tensor at a time (no full second copy of the model).
+
+    FSDP2 shards (``DTensor``) are all-gathered one tensor at a time as the consumer asks for them,
+    so no rank ever holds more than one full tensor beyond its shards. Every rank must consume the
+    iterator in full and in the same order (each gather is a collective); it does, since every
+    rank pushes the same state dict."""
+    from torch.distributed.tensor import DTensor
+
+    seen: set = set()
     for name, t in model.state_dict().items():
-        key = t.data_ptr()
+        local = t.to_local() if isinstance(t, DTensor) else t
+        # an empty shard has no storage to compare: never taken for a tied twin
+        key = local.data_ptr() if local.numel() else ("empty", name)
         if key in seen:
             continue
         seen.add(key)
         t = t.detach()
+        if isinstance(t, DTensor):
+            t = t.full_tensor()
         yield name, t if dtype is None or not t.is_floating_point() else t.to(dtype)
 
 
@@ -189,9 +209,15 @@ class VLLMEngine(Engine):
         max_model_len: int | None = None,
         seed: int = 0,
         sync_mode: str = "auto",
+        colocated: bool = False,
+        seed_requests: bool = False,
     ):
+        """``colocated``: one engine per trainer rank on torchrun's process group (the module
+        docstring); ``seed_requests``: every request draws its own seed from the torch RNG."""
         _check_settings(ecfg, sync_mode)
         self.cfg = ecfg
+        self.colocated = self.shares_process_group = colocated
+        self.seed_requests = seed_requests
         self.stop_ids = list(stop_ids)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         if self.device == "cpu" and ecfg.tensor_parallel_size != 1:
@@ -238,6 +264,8 @@ class VLLMEngine(Engine):
                 ecfg.gpu_memory_utilization,
                 psutil.virtual_memory().available,
             )
+        if self.colocated:
+            kwargs["distributed_executor_backend"] = "external_launcher"
         threads = torch.get_num_threads()
         llm = LLM(
             model=model_path,
@@ -290,6 +318,11 @@ class VLLMEngine(Engine):
             ignore_eos=True,
             detokenize=False,
         )
+        if self.seed_requests:  # one generator per request, drawn in prompt order
+            seeds = torch.randint(0, 2**31 - 1, (len(prompts),)).tolist()
+            params = [params.clone() for _ in prompts]
+            for p, s in zip(params, seeds):
+                p.seed = s
         outs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False
         )

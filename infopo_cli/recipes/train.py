@@ -185,6 +185,11 @@ class TrainRecipe:
         self.logger.print(
             f"run dir {self.run_dir} | task {self.task.name} | model {self.model_path} "
             f"| engine {self.ecfg.name} | fusion {self.fcfg.mode}"
+            + (
+                f" | dynamic sampling <= {tcfg.dynamic_sampling_max_rounds} rounds"
+                if tcfg.dynamic_sampling_max_rounds
+                else ""
+            )
             + (f" | {tcfg.strategy} x {self.world.size} ranks" if tcfg.strategy != "single" else "")
             + (f" | LoRA r={self.mcfg.lora.r}" if lora.is_peft(self.model) else "")
         )

@@ -337,7 +337,8 @@ class TrainRecipe:
         Returns the batch, its group keys, the episodes played by the refills, and the metrics
         ``rollout/tied_groups_dropped`` (prompts dropped), ``rollout/groups_refilled`` (prompts
         drawn in their place), ``rollout/sampling_rounds`` (refill rounds run) and
-        ``rollout/tied_groups_kept`` (tied prompts kept at the cap), summed over ranks.
+        ``rollout/tied_groups_kept`` (tied prompts kept at the cap), counted over all ranks (the same
+        value on each).
         """
         cap = self.tcfg.dynamic_sampling_max_rounds
         trajs, keys = [], []

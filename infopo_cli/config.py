@@ -147,7 +147,9 @@ class EngineConfig:
 @dataclass
 class FusionConfig:
     mode: str = "variance_gated"
-    """variance_gated (InfoPO) | fixed (no gate) | ig_only | none (plain GRPO). docs/method.md, Advantages."""
+    """variance_gated (InfoPO) | fixed (no gate) | ig_only | none (plain GRPO) | rloo (leave-one-out
+    baseline) | reward_to_go | equalized (turn-level credit from per-turn rewards). docs/method.md,
+    Advantages."""
     beta: float = 0.5
     """beta0, weight of the intrinsic advantage (UserGym 0.5, ColBench 0.3, tau2-bench 0.1)."""
     tau: float = 0.5
@@ -156,6 +158,9 @@ class FusionConfig:
     """z-score the intrinsic rewards per group (false: raw IG values)."""
     decay: float = 0.0
     """beta = beta0 * exp(-decay * epoch), epoch = prompts seen / train split size."""
+    gamma: float = 1.0
+    """Turn discount of ``reward_to_go`` and ``equalized``: G_t = sum_{k >= t} gamma^(k - t) r_k
+    (their configs use 0.8, UserRL's); the other modes ignore it."""
 
     def __post_init__(self):
         from infopo_cli.core.advantages import FUSION_MODES
@@ -164,6 +169,7 @@ class FusionConfig:
         _check(self.beta >= 0, "fusion.beta", self.beta, "a number >= 0")
         _check(self.tau > 0, "fusion.tau", self.tau, "a number > 0")
         _check(self.decay >= 0, "fusion.decay", self.decay, "a number >= 0")
+        _check(0 < self.gamma <= 1, "fusion.gamma", self.gamma, "a number in (0, 1]")
 
 
 @dataclass
@@ -222,6 +228,11 @@ class TrainerConfig:
     """The cap C of ``is_correction`` (> 0; TIS truncates at it, MIS masks above it)."""
     micro_batch_tokens: int = 16384
     """Gradient accumulation: rows x longest row per micro-batch."""
+    dynamic_sampling_max_rounds: int = 0
+    """DAPO-style dynamic sampling (docs/method.md, One step): groups whose outcomes all tie are
+    dropped and as many new prompts are sampled and played in their place, for at most this many
+    refill rounds; the step keeps ``prompts_per_step`` groups. When the cap is hit, the tied groups
+    of the last round stay in the batch. 0: off."""
     autocast: str = "none"
     """none | bf16: bf16 autocast for rollouts, scoring and the update."""
     save_every: int = 0
@@ -290,6 +301,12 @@ class TrainerConfig:
             "trainer.eval_temperature",
             self.eval_temperature,
             "a number >= 0",
+        )
+        _check(
+            self.dynamic_sampling_max_rounds >= 0,
+            "trainer.dynamic_sampling_max_rounds",
+            self.dynamic_sampling_max_rounds,
+            "an integer >= 0 (0: off)",
         )
         _check(self.eval_samples >= 1, "trainer.eval_samples", self.eval_samples, "an integer >= 1")
         _check(

@@ -4,9 +4,12 @@
     python scripts/compare.py --quick         # a smoke version: 1 seed, 4 steps, 20 test tasks
                                               # (plus a first build of starter-tracking, 8 min)
     python scripts/compare.py --settings clarify_compare --methods variance_gated none
+    python scripts/compare.py --settings clarify_compare --methods variance_gated none rloo \
+        reward_to_go equalized dapo       # InfoPO against the baselines
 
-For each setting (an experiment config under infopo_cli/conf/experiment/) it runs one Hydra
-multirun of `infopo train` over fusion modes x seeds, evaluates the untrained starter and the oracle
+For each setting (an experiment config under infopo_cli/conf/experiment/) it runs a Hydra multirun
+of `infopo train` over fusion modes x seeds (and one more per method with other overrides: dapo),
+evaluates the untrained starter and the oracle
 on the same test tasks with `infopo eval`, then writes `infopo report` over all of it. Runs go one
 at a time (the CPU is the bottleneck); a finished setting is not re-run when its report exists.
 """
@@ -21,17 +24,30 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "infopo_cli" / "conf" / "experiment"
-METHODS = ["variance_gated", "none", "fixed", "ig_only"]  # InfoPO, GRPO, fixed-beta, IG-only
-# The main setting runs every method; the harder ones InfoPO against GRPO only, the question they
-# are for (where outcomes tie longest). The default runs main, tight and tracking (30 training runs
-# and one starter build: about 2 hours on 2 cores); short and hard are there for --settings (short
-# lies between main and tight; hard is out of the starter's reach: every rollout fails).
+# A method: the overrides of its training runs. Most are a fusion option; dapo is plain GRPO with
+# DAPO's dynamic sampling of tied groups (docs/method.md, Baselines).
+METHODS = {
+    "variance_gated": ["fusion=variance_gated"],  # InfoPO
+    "none": ["fusion=none"],  # GRPO
+    "fixed": ["fusion=fixed"],  # fixed beta, no gate
+    "ig_only": ["fusion=ig_only"],
+    "rloo": ["fusion=rloo"],  # leave-one-out baseline
+    "reward_to_go": ["fusion=reward_to_go"],  # UserRL-style turn credit
+    "equalized": ["fusion=equalized"],
+    "dapo": ["fusion=none", "trainer.dynamic_sampling_max_rounds=4"],
+}
+ABLATIONS = ["variance_gated", "none", "fixed", "ig_only"]  # InfoPO, GRPO and InfoPO's ablations
+# The main setting runs InfoPO and its ablations; the harder ones InfoPO against GRPO only, the
+# question they are for (where outcomes tie longest). The default runs main, tight and tracking (30
+# training runs and one starter build: about 2 hours on 2 cores); short and hard are there for
+# --settings (short lies between main and tight; hard is out of the starter's reach: every rollout
+# fails). The baselines (rloo, reward_to_go, equalized, dapo) run when --methods names them.
 SETTINGS = {
-    "clarify_compare": METHODS,
-    "clarify_compare_short": METHODS[:2],
-    "clarify_compare_hard": METHODS[:2],
-    "clarify_compare_tight": METHODS[:2],
-    "clarify_compare_tracking": METHODS[:2],
+    "clarify_compare": ABLATIONS,
+    "clarify_compare_short": ABLATIONS[:2],
+    "clarify_compare_hard": ABLATIONS[:2],
+    "clarify_compare_tight": ABLATIONS[:2],
+    "clarify_compare_tracking": ABLATIONS[:2],
 }
 DEFAULT_SETTINGS = ["clarify_compare", "clarify_compare_tight", "clarify_compare_tracking"]
 
@@ -57,6 +73,22 @@ def policy_model(setting: str) -> str:
     return str(compose_setting(setting)[0].model.name)
 
 
+def sweeps(methods: list[str]) -> list[tuple[str, list[str]]]:
+    """One multirun per set of non-fusion overrides: (sweep dir name, overrides). The methods that
+    only pick a fusion share one sweep over ``fusion=a,b,...`` in ``train``; every other set of
+    overrides gets its own, in ``train_<first method>``."""
+    by_rest: dict[tuple[str, ...], list[str]] = {}
+    for m in methods:
+        rest = tuple(o for o in METHODS[m] if not o.startswith("fusion="))
+        by_rest.setdefault(rest, []).append(m)
+    out = []
+    for rest, names in by_rest.items():
+        fusions = [next(o for o in METHODS[m] if o.startswith("fusion=")) for m in names]
+        options = ",".join(dict.fromkeys(f.split("=", 1)[1] for f in fusions))
+        out.append(("train" if not rest else f"train_{names[0]}", [f"fusion={options}", *rest]))
+    return out
+
+
 def run(cmd: list[str], log: Path) -> None:
     print("$", " ".join(cmd), flush=True)
     with log.open("a") as f:
@@ -73,9 +105,9 @@ def main() -> None:
     ap.add_argument(
         "--methods",
         nargs="+",
-        choices=METHODS,
-        help="fusion modes, for every setting (default: all on the main setting, InfoPO and GRPO "
-        "on the others)",
+        choices=list(METHODS),
+        help="methods, for every setting: the fusion modes, and dapo (GRPO with dynamic sampling) "
+        "(default: InfoPO and its ablations on the main setting, InfoPO and GRPO on the others)",
     )
     ap.add_argument("--quick", action="store_true", help="1 seed, 4 steps, 20 tasks: a smoke run")
     args = ap.parse_args()
@@ -105,20 +137,21 @@ def main() -> None:
             print(f"{setting}: report exists, skipped ({base / 'report'})")
             continue
         tasks = task_overrides(setting)
-        run(
-            [
-                "infopo",
-                "train",
-                "-m",
-                f"+experiment={setting}",
-                # seeds outermost: every method has seed 0 done before any has seed 1
-                f"seed={','.join(map(str, seeds))}",
-                f"fusion={','.join(args.methods or SETTINGS.get(setting, METHODS))}",
-                f"hydra.sweep.dir={base / 'train'}",
-                *quick_train,
-            ],
-            log,
-        )
+        for sweep_dir, overrides in sweeps(args.methods or SETTINGS.get(setting, ABLATIONS)):
+            run(
+                [
+                    "infopo",
+                    "train",
+                    "-m",
+                    f"+experiment={setting}",
+                    # seeds outermost: every method has seed 0 done before any has seed 1
+                    f"seed={','.join(map(str, seeds))}",
+                    *overrides,
+                    f"hydra.sweep.dir={base / sweep_dir}",
+                    *quick_train,
+                ],
+                log,
+            )
         evals = {
             # decoded as the training runs evaluate it (T=1, trainer.eval_temperature)
             "starter": [

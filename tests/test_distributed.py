@@ -176,6 +176,22 @@ def test_lora_and_memory_options_agree_across_strategies(tmp_path):
     assert moved > 0 and apart / moved < 1e-3
 
 
+def test_dynamic_sampling_refills_the_same_prompts_at_any_world_size(tmp_path):
+    """Tied groups dropped and refilled (trainer.dynamic_sampling_max_rounds): the refills are drawn
+    from the shared prompt sampler and seeded by their index in the step, so two ranks play the same
+    trajectories as one."""
+    args = [*ARGS, "trainer.steps=2", "trainer.dynamic_sampling_max_rounds=1"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    run([*args, f"hydra.run.dir={one}"])
+    run([*args, f"hydra.run.dir={two}"], nproc=2)
+    for step in (1, 2):
+        assert token_ids(two, step) == token_ids(one, step)
+    for a, b in zip(train_rows(one), train_rows(two), strict=True):
+        for key in ("rollout/tied_groups_dropped", "rollout/sampling_rounds", "simulator/episodes"):
+            assert b[key] == a[key], key
+        assert a["simulator/episodes"] == 2 * (2 + a["rollout/groups_refilled"])
+
+
 def test_prompts_must_split_evenly_over_ranks(tmp_path):
     env = {**os.environ, "WANDB_MODE": "disabled", "WORLD_SIZE": "2"}
     p = subprocess.run(

@@ -177,6 +177,21 @@ def test_report_names_the_config_that_tells_groups_apart(tmp_path):
     ]
 
 
+def test_dynamic_sampling_is_named_in_the_method(tmp_path):
+    make_train_run(tmp_path / "grpo", "none", 1, final=0.1)
+    dapo = make_train_run(tmp_path / "dapo", "none", 1, final=0.3)
+    cfg = OmegaConf.load(dapo / "config.yaml")
+    cfg.trainer.dynamic_sampling_max_rounds = 4
+    OmegaConf.save(cfg, dapo / "config.yaml")
+    build_report([str(tmp_path)], tmp_path / "out")
+    rows = table_rows((tmp_path / "out" / "report.md").read_text(), "method")
+    assert rows[0][:3] == ["method", "task", "seeds"]  # two labels: no config column
+    assert [(r[0], r[3]) for r in rows[1:]] == [
+        ("none", "0.100"),
+        ("none+dynamic_sampling", "0.300"),
+    ]
+
+
 def test_report_evaluation_table(tmp_path):
     make_eval_run(tmp_path / "e0", "prompt", 0, 0.25)
     make_eval_run(tmp_path / "e1", "prompt", 1, 0.75)

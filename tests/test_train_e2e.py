@@ -138,6 +138,53 @@ def test_rollout_records_match_the_core_functions(run2):
         assert got == pytest.approx(want, abs=1e-4)
 
 
+BASELINE = [
+    "model=tiny",
+    "logger=none",
+    "trainer.prompts_per_step=2",
+    "trainer.group_size=2",
+    "trainer.eval_tasks=0",
+    "engine.max_new_tokens=4",
+    "task.max_turns=2",
+    "trainer.steps=2",
+    "seed=7",
+]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["fusion=rloo", "trainer.dynamic_sampling_max_rounds=1"],
+        ["fusion=reward_to_go"],
+        ["fusion=equalized"],
+    ],
+)
+def test_baselines_train_through_the_same_recipe(overrides, tmp_path):
+    """Each baseline runs two steps of the same rollout and update, computes no information gain,
+    and logs per-turn advantages that the core function gives for the logged rewards."""
+    from infopo_cli.core.advantages import turn_credit_advantage
+
+    run = tmp_path / "run"
+    infopo("train", *BASELINE, *overrides, f"hydra.run.dir={run}")
+    rows = [r for r in metrics(run) if "train/success" in r]
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(r["infogain/scored_turns"] == 0 and "loss/policy" in r for r in rows)
+    if "trainer.dynamic_sampling_max_rounds=1" in overrides:
+        for r in rows:  # two prompts, at most one refill round; the batch keeps its two groups
+            assert r["rollout/sampling_rounds"] <= 1
+            assert r["rollout/groups_refilled"] == r["rollout/tied_groups_dropped"] <= 2
+            assert r["simulator/episodes"] == 2 * (2 + r["rollout/groups_refilled"])
+        return
+    mode = overrides[0].split("=")[1]
+    recs = [json.loads(x) for x in (run / "rollouts" / "step_0002.jsonl").read_text().splitlines()]
+    rewards = [[t["reward"] for t in r["turns"]] for r in recs]
+    for r, rw in zip(recs, rewards):
+        rw[-1] += r["outcome"] - sum(rw)
+    want = turn_credit_advantage(rewards, [r["task_id"] for r in recs], scheme=mode, gamma=0.8)
+    for r, w in zip(recs, want):
+        assert [t["advantage"] for t in r["turns"]] == pytest.approx(w, abs=1e-5)
+
+
 def test_killed_run_resumes_to_the_same_next_step(tmp_path):
     args = [*SMALL, "trainer.steps=3", "trainer.save_every=1", "trainer.keep_checkpoints=5"]
     full = tmp_path / "full"
@@ -179,6 +226,8 @@ def test_killed_run_resumes_to_the_same_next_step(tmp_path):
         ("fusion=nope", "fusion=nope is not an option"),
         ("trainer.lr=-1", "trainer.lr"),
         ("trainer.group_size=1", "trainer.group_size"),
+        ("fusion.gamma=1.5", "fusion.gamma"),
+        ("trainer.dynamic_sampling_max_rounds=-1", "trainer.dynamic_sampling_max_rounds"),
         ("model.path=/no/such/dir", "model.path"),
     ],
 )

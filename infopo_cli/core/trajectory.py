@@ -85,6 +85,15 @@ class Trajectory:
             else float(sum(t.reward for t in self.turns))
         )
 
+    def turn_rewards(self) -> list[float]:
+        """Per-turn rewards r_t that sum to the score S_i: each turn's environment reward, and on
+        the last turn whatever the task's outcome adds beyond their sum (an outcome scored at the
+        end rather than as turn rewards). A task that only scores the outcome has r_T = S_i."""
+        r = [t.reward for t in self.turns]
+        if r:
+            r[-1] += self.score - sum(r)
+        return r
+
     def action_mask(self) -> list[int]:
         """1 on agent-action tokens, 0 on prompt, feedback and template tokens."""
         mask = [0] * len(self.input_ids)

@@ -4,7 +4,8 @@ Inputs are training run dirs (``metrics.jsonl`` + ``config.yaml``), evaluation r
 (``eval.json``), or any dir holding them (a multirun's sweep dir, an ``outputs/`` tree). Runs whose
 resolved configs differ only in ``seed`` (and in ``resume``, ``run``, ``run_step``, ``logger.*``)
 are seeds of one configuration: the table shows their mean and, with two or more seeds, the sample
-standard deviation (``mean ± sd``). The method of a training run is its ``fusion.mode``.
+standard deviation (``mean ± sd``). The method of a training run is its ``fusion.mode``, with
+``+dynamic_sampling`` when ``trainer.dynamic_sampling_max_rounds`` > 0.
 
 Written under ``--out``: ``report.md`` (tables, plot links, links to the runs' ``view.html``
 pages), ``report.json`` (the same numbers), and
@@ -276,7 +277,10 @@ def _labels(run: Run) -> dict[str, str]:
     c = run.config
     task = str(_get(c, "task.name", "?"))
     if run.kind == "train":
-        return {"method": str(_get(c, "fusion.mode", "?")), "task": task}
+        method = str(_get(c, "fusion.mode", "?"))
+        if _get(c, "trainer.dynamic_sampling_max_rounds", 0):  # DAPO's sampling on top of a fusion
+            method += "+dynamic_sampling"
+        return {"method": method, "task": task}
     if run.result.get("policy") == "model" and c.get("run"):
         model = f"run {c['run']}" + (f" step {c['run_step']}" if c.get("run_step") else "")
     else:
@@ -422,7 +426,8 @@ PANELS = {
     ),
     "tied_groups": (("fusion/tied_groups", "groups with tied outcomes (fraction)"),),
 }
-NOT_SCORED = {"infogain/mean": {"none"}}  # plain GRPO does not compute information gain
+# GRPO and the baselines do not compute information gain (docs/method.md, Baselines)
+NOT_SCORED = {"infogain/mean": {"none", "rloo", "reward_to_go", "equalized"}}
 
 
 def series(rows: list[dict], key: str, smooth: int = 1) -> dict[int, float]:
@@ -474,7 +479,7 @@ def plot_groups(groups: list[Group], out_dir: Path, smooth: int = 1) -> list[Pat
             drawn = 0
             for ax, (key, title) in zip(axes[0], panels):
                 for i, g in enumerate(gs):
-                    if g.labels["method"] in NOT_SCORED.get(key, set()):
+                    if g.labels["method"].split("+")[0] in NOT_SCORED.get(key, set()):
                         continue
                     steps, mean, lo, hi = seed_band(g.runs, key, smooth)
                     if not steps:

@@ -19,6 +19,7 @@ import copy
 import json
 import random
 import time
+from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -26,7 +27,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from infopo_cli.config import validate
-from infopo_cli.core.advantages import decayed_beta, fuse_advantages_with_stats
+from infopo_cli.core.advantages import (
+    INFOGAIN_MODES,
+    decayed_beta,
+    fuse_advantages_with_stats,
+    tied_groups,
+)
 from infopo_cli.core.evaluation import (
     aggregate,
     cannot_play,
@@ -184,6 +190,11 @@ class TrainRecipe:
         self.logger.print(
             f"run dir {self.run_dir} | task {self.task.name} | model {self.model_path} "
             f"| engine {self.ecfg.name} | fusion {self.fcfg.mode}"
+            + (
+                f" | dynamic sampling <= {tcfg.dynamic_sampling_max_rounds} rounds"
+                if tcfg.dynamic_sampling_max_rounds
+                else ""
+            )
             + (f" | {tcfg.strategy} x {self.world.size} ranks" if tcfg.strategy != "single" else "")
             + (f" | LoRA r={self.mcfg.lora.r}" if lora.is_peft(self.model) else "")
         )
@@ -237,7 +248,7 @@ class TrainRecipe:
         if not self._sampler_comparable():  # the update then weighs every token 1
             del tensors["sampler_logprobs"], tensors["sampler_mask"]
         scores = self.score(kept, tensors)
-        adv, fstats = self.advantages(step, tensors, groups)
+        adv, fstats = self.advantages(step, tensors, groups, kept)
         t0 = time.time()
         metrics.update(self.trainer.update(tensors, adv, scores.old_logprobs, step))
         t_update = time.time() - t0
@@ -277,24 +288,102 @@ class TrainRecipe:
         """This rank's trajectories that reached the loss, their group keys, and rollout metrics.
 
         Trajectories whose simulator calls failed are excluded here: they never reach the loss.
+        With ``trainer.dynamic_sampling_max_rounds`` > 0, groups whose outcomes tie are replaced
+        (``_refill_tied``).
         """
         t0 = time.time()
         # the hf engine samples from the policy itself (FSDP2: gathered for the phase); a vLLM
         # engine has its own weights and needs nothing gathered
         gather = gathered(self.policy) if not self.engine.separate_weights else nullcontext()
         with gather:
-            batch, groups = self._play(step, instances)
+            kept, groups, draws, played = self._round(step, instances, 0)
+            extra = {}
+            if self.tcfg.dynamic_sampling_max_rounds:
+                kept, groups, n_played, extra = self._refill_tied(
+                    step, len(instances), kept, groups, draws
+                )
+                played += n_played
         t_rollout = time.time() - t0
         self.engine.release_memory()  # a GPU-sharing engine sleeps while the trainer works
-        kept = batch.kept()
-        groups = [g for g, t in zip(groups, batch.trajectories) if not t.failed]
         metrics = {
             **self.simulator.pop_stats(),
-            "simulator/excluded": len(batch) - len(kept),
-            "simulator/episodes": len(batch),
+            "simulator/excluded": played - len(kept) - extra.pop("dropped_episodes", 0),
+            "simulator/episodes": played,
+            **extra,
             "time/rollout_s": t_rollout,
         }
         return kept, groups, metrics
+
+    def _round(self, step: int, instances: list, base: int) -> tuple[Batch, list, dict, int]:
+        """Play ``instances`` (prompts ``base``, ``base + 1``, ... of the step): the trajectories
+        that reached the loss, their group keys, the prompt draws each key holds, and how many
+        episodes were played."""
+        batch, groups = self._play(step, instances, base)
+        kept = batch.kept()
+        groups = [g for g, t in zip(groups, batch.trajectories) if not t.failed]
+        if self.world.group_seeded:  # one key per prompt index
+            draws = dict.fromkeys(groups, 1)
+        else:  # one key per task id: a prompt drawn twice in a round is one group
+            ids = Counter(inst.id for inst in instances)
+            draws = {g: ids[g if base == 0 else g[1]] for g in groups}
+        return kept, groups, draws, len(batch)
+
+    def _refill_tied(
+        self, step: int, drawn: int, kept: Batch, groups: list, draws: dict
+    ) -> tuple[Batch, list, int, dict]:
+        """DAPO-style dynamic sampling (``trainer.dynamic_sampling_max_rounds`` = R).
+
+        The groups whose kept outcomes all tie (zero variance; GRPO has no signal there) are
+        dropped, and as many prompts as they held are drawn anew from the train split (the same
+        draw on every rank, from the run's prompt sampler) and played as prompts ``drawn``,
+        ``drawn + 1``, ... of the step: under ddp/fsdp2 each is seeded by ``group_seed`` from that
+        index, so the refills, like the first prompts, are the same at any world size, and a resumed
+        run draws them again. This repeats while groups tie, for at most R refill rounds. The step
+        then trains on ``prompts_per_step`` groups; when the cap is hit, the tied groups of the
+        last round stay in the batch (the batch keeps its size; under plain GRPO they carry a zero
+        outcome advantage, as they would without dynamic sampling).
+
+        Returns the batch, its group keys, the episodes played by the refills, and the metrics
+        ``rollout/tied_groups_dropped`` (prompts dropped), ``rollout/groups_refilled`` (prompts
+        drawn in their place), ``rollout/sampling_rounds`` (refill rounds run) and
+        ``rollout/tied_groups_kept`` (tied prompts kept at the cap), counted over all ranks (the same
+        value on each).
+        """
+        cap = self.tcfg.dynamic_sampling_max_rounds
+        trajs, keys = [], []
+        played = dropped_episodes = dropped = rounds = 0
+        while True:
+            outcomes = torch.tensor([t.score for t in kept.trajectories])
+            tied = set(tied_groups(outcomes, groups))
+            lost = int(self.world.sum(sum(draws[g] for g in tied)))
+            if lost == 0 or rounds == cap:  # nothing tied, or the cap: this round stays whole
+                trajs += kept.trajectories
+                keys += groups
+                break
+            for t, g in zip(kept.trajectories, groups):
+                if g in tied:
+                    dropped_episodes += 1
+                else:
+                    trajs.append(t)
+                    keys.append(g)
+            dropped += lost
+            rounds += 1
+            refill = self.task.sample(self.task.train_split, lost, self.sampler)
+            kept, groups, draws, n = self._round(step, refill, drawn)
+            drawn += lost
+            played += n
+        return (
+            Batch(trajs),
+            keys,
+            played,
+            {
+                "rollout/tied_groups_dropped": dropped,
+                "rollout/groups_refilled": dropped,
+                "rollout/sampling_rounds": rounds,
+                "rollout/tied_groups_kept": lost,
+                "dropped_episodes": dropped_episodes,
+            },
+        )
 
     def _within_budget(self, step: int, kept: Batch, metrics: dict, t_step: float) -> bool:
         """False (the step is skipped, with a warning) when simulator failures took more of the
@@ -324,21 +413,24 @@ class TrainRecipe:
         )
         return False
 
-    def _play(self, step: int, instances: list) -> tuple[Batch, list]:
-        """``single``: one rollout over all prompts under the run's RNG, grouped by task id.
-        ``ddp``/``fsdp2``: this rank's slice of the prompts, one group at a time under an RNG seeded
-        from (seed, step, global prompt index), grouped by that index: trajectories and groups are
-        then the same whichever rank plays a prompt, and so at any world size."""
+    def _play(self, step: int, instances: list, base: int = 0) -> tuple[Batch, list]:
+        """``single``: one rollout over all prompts under the run's RNG, grouped by task id (by
+        (``base``, task id) for prompts refilled at ``base`` > 0, so a refill never joins an earlier
+        group). ``ddp``/``fsdp2``: this rank's slice of the prompts, one group at a time under an RNG
+        seeded from (seed, step, global prompt index ``base`` + i), grouped by that index:
+        trajectories and groups are then the same whichever rank plays a prompt, and so at any
+        world size."""
         if not self.world.group_seeded:
             batch = self._rollout(instances)
-            return batch, batch.groups
+            return batch, batch.groups if base == 0 else [(base, g) for g in batch.groups]
         offset, mine = shard(instances, self.world)
         trajs, groups = [], []
         for i, inst in enumerate(mine):
-            with seeded(group_seed(self.cfg.seed, step, offset + i)):
+            index = base + offset + i
+            with seeded(group_seed(self.cfg.seed, step, index)):
                 part = self._rollout([inst])
             trajs += part.trajectories
-            groups += [offset + i] * len(part)
+            groups += [index] * len(part)
         return Batch(trajs), groups
 
     def _rollout(self, instances: list) -> Batch:
@@ -380,8 +472,8 @@ class TrainRecipe:
         return True
 
     def score(self, kept: Batch, tensors: dict):
-        """Old log-probs and, unless the fusion is plain GRPO, each turn's information gain."""
-        with_ig = self.fcfg.mode != "none"  # plain GRPO does not need the counterfactual
+        """Old log-probs and, when the fusion uses it, each turn's information gain."""
+        with_ig = self.fcfg.mode in INFOGAIN_MODES  # the others never read the counterfactual
         with gathered(self.policy):  # FSDP2: full parameters for the scoring passes
             scores = score(
                 self.trainer,
@@ -398,12 +490,13 @@ class TrainRecipe:
             tensors["intrinsic"] = kept.intrinsic()  # only this field depends on IG
         return scores
 
-    def advantages(self, step: int, tensors: dict, groups: list):
+    def advantages(self, step: int, tensors: dict, groups: list, kept: Batch):
         """[N, L] token advantages by the configured fusion, and the fusion's statistics."""
         fcfg, tcfg = self.fcfg, self.tcfg
         beta = decayed_beta(
             fcfg.beta, fcfg.decay, (step - 1) * tcfg.prompts_per_step / self.n_train
         )
+        trajs = kept.trajectories
         return fuse_advantages_with_stats(
             tensors["outcomes"],
             groups,
@@ -413,6 +506,9 @@ class TrainRecipe:
             beta=beta,
             tau=fcfg.tau,
             normalize=fcfg.normalize,
+            gamma=fcfg.gamma,
+            turn_rewards=[t.turn_rewards() for t in trajs],
+            turn_spans=[[turn.action for turn in t.turns] for t in trajs],
         )
 
     def push_weights(self, step: int) -> dict:

@@ -169,9 +169,12 @@ def rank_device(world: World, device: str) -> str:
 
 
 def shard(items: list, world: World) -> tuple[int, list]:
-    """(offset, rank's contiguous slice) of a list whose length the world size divides."""
-    n = len(items) // world.size
-    return world.rank * n, items[world.rank * n : (world.rank + 1) * n]
+    """(offset, rank's contiguous slice) of a list: equal slices when the world size divides its
+    length, else slices whose sizes differ by at most one (dynamic sampling refills any number of
+    prompts)."""
+    start = world.rank * len(items) // world.size
+    end = (world.rank + 1) * len(items) // world.size
+    return start, items[start:end]
 
 
 def group_seed(seed: int, step: int, index: int) -> int:

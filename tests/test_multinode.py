@@ -14,6 +14,7 @@ process group exists (torchrun's RANK, or a submitit task's SLURM_PROCID across 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -147,6 +148,93 @@ def test_two_nodes_resume_their_shared_run_dir(runs):
     assert [r["step"] for r in train_rows(two)] == [1, 2, 3]
     assert len((two / "resumes.jsonl").read_text().splitlines()) == 1
     assert sorted(p.name for p in (two / "checkpoints").iterdir()) == ["step_0002", "step_0003"]
+
+
+# ---- examples/slurm_multinode.sbatch with stand-ins for srun and scontrol --------------------------
+
+SBATCH = Path(__file__).resolve().parents[1] / "examples" / "slurm_multinode.sbatch"
+SRUN = """#!/bin/bash
+# srun on one machine: the command once per node, side by side; the agents' pids for the test
+while [[ $1 == --* ]]; do shift; done
+pids=()
+for ((i = 0; i < SLURM_NNODES; i++)); do "$@" > "$STANDIN/node_$i.log" 2>&1 & pids+=($!); done
+echo "${pids[@]}" > "$STANDIN/pids"
+rc=0
+for p in "${pids[@]}"; do wait "$p" || rc=$?; done
+exit $rc
+"""
+SCONTROL = """#!/bin/bash
+case "$1 $2" in
+    "show hostnames") echo localhost ;;
+    requeue*) echo "$2" >> "$STANDIN/requeued" ;;
+esac
+"""
+
+
+def sbatch(tmp_path: Path, overrides: list[str], restarts: int = 0) -> subprocess.Popen:
+    """The batch script as SLURM runs it on a job's first node: 2 nodes of 1 rank, this machine
+    being both."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, text in (("srun", SRUN), ("scontrol", SCONTROL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    for k in ENV_DROP:
+        env.pop(k, None)
+    env.update(
+        PATH=f"{bin_dir}:{Path(sys.executable).parent}:{env['PATH']}",
+        STANDIN=str(tmp_path),
+        RUN_DIR=str(tmp_path / "run"),
+        RDZV_PORT=str(free_port()),
+        SLURM_JOB_ID="777",
+        SLURM_NNODES="2",
+        SLURM_GPUS_ON_NODE="1",
+        SLURM_CPUS_PER_TASK="1",
+        SLURM_JOB_NODELIST="localhost",
+        SLURM_RESTART_COUNT=str(restarts),
+    )
+    return subprocess.Popen(
+        ["bash", str(SBATCH), *overrides], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_sbatch_example_stops_on_the_time_limit_signal_requeues_and_resumes(tmp_path):
+    """SIGUSR1 (``--signal=USR1@180``) to both torchrun agents mid-run: forwarded to the ranks, the
+    step in progress finished and saved, the job requeued; the requeued job resumes the run dir and
+    finishes every step, recorded as one resume, and is not requeued again."""
+    import time
+
+    steps = 30
+    overrides = [a for a in ARGS if a != "trainer.strategy=ddp"] + [
+        f"trainer.steps={steps}",
+        "trainer.save_every=100",
+    ]
+    run_dir = tmp_path / "run"
+    job = sbatch(tmp_path, overrides)
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.exists() and metrics.read_text().strip()) and job.poll() is None:
+        assert time.monotonic() < deadline, "no training step within 300 s"
+        time.sleep(0.5)
+    for pid in (tmp_path / "pids").read_text().split():
+        os.kill(int(pid), signal.SIGUSR1)
+    out = job.communicate(timeout=600)[0].decode()
+    assert job.returncode == 1, out  # torchrun's exit after a forwarded signal
+    saved = [p.name for p in (run_dir / "checkpoints").iterdir()]
+    assert len(saved) == 1 and saved[0] < f"step_{steps:04d}"
+    assert not (run_dir / "summary.json").exists()
+    assert (tmp_path / "requeued").read_text().split() == ["777"]
+
+    job = sbatch(tmp_path, overrides, restarts=1)
+    out = job.communicate(timeout=600)[0].decode()
+    assert job.returncode == 0, out
+    assert [r["step"] for r in train_rows(run_dir)] == list(range(1, steps + 1))
+    assert len((run_dir / "resumes.jsonl").read_text().splitlines()) == 1
+    assert (run_dir / "summary.json").exists()
+    assert (tmp_path / "requeued").read_text().split() == ["777"]  # not requeued again
 
 
 # ---- who is global rank 0 before the process group (no processes started) ----------------------

@@ -1,14 +1,17 @@
 """More than one node. Two "nodes" on localhost: two ``torchrun --nnodes 2 --nproc-per-node 1``
 agents meeting through a c10d rendezvous, against one ``torchrun --nproc-per-node 2``. Both are
 worlds of 2 gloo ranks on CPU, so the runs must agree bit for bit: the same trajectories, metrics and
-parameters (slow: three trainings of 2 ranks).
+parameters.
 
 What differs between the two is what a process knows about itself: on 2 nodes each process has
 ``LOCAL_RANK`` 0, and only one of them is global rank 0, which alone may write into the run dir the
 nodes share. The trainings check that the other node writes nothing (given a run dir of its own, as a
 timestamped default would be, it leaves none behind) and that a resume of the shared run dir on 2
-nodes is recorded once. The fast tests below check how a process knows its global rank before the
-process group exists (torchrun's RANK, or a submitit task's SLURM_PROCID across nodes).
+nodes is recorded once. Two processes given the SLURM variables of a submitit job of 2 nodes x 1 task
+(no torchrun) train the same run bit for bit. examples/slurm_multinode.sbatch runs with stand-ins for
+srun and scontrol, stops on the time-limit signal, requeues and resumes. All of these are slow (each a
+training of 2 ranks or more). The fast tests at the end check how a process knows its global rank
+before the process group exists (torchrun's RANK, or a submitit task's SLURM_PROCID across nodes).
 """
 
 from __future__ import annotations
@@ -35,14 +38,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without any launcher's variables, plus ``extra``."""
+    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    for k in ENV_DROP:
+        env.pop(k, None)
+    return {**env, **extra}
+
+
+def side_by_side(launches: list[tuple[list[str], dict]]) -> list[subprocess.CompletedProcess]:
+    """Start every (command, environment) at once, as the nodes or tasks of one job start; wait for
+    all; fail with the output of any that failed."""
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for cmd, env in launches
+    ]
+    try:
+        outs = [p.communicate(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    done = [subprocess.CompletedProcess(p.args, p.returncode, *o) for p, o in zip(procs, outs)]
+    for i, p in enumerate(done):
+        if p.returncode != 0:
+            raise AssertionError(
+                f"process {i} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
+            )
+    return done
+
+
 def run_two_nodes(
     args: list[str], node_args: tuple[list[str], list[str]] = ([], [])
 ) -> list[subprocess.CompletedProcess]:
     """Two torchrun agents of one rank each, started side by side as two nodes would be; which of
     them becomes global rank 0 is up to the rendezvous. ``node_args`` are each node's own."""
-    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
-    for k in ENV_DROP:
-        env.pop(k, None)
     rdzv = [
         "--nnodes=2",
         "--nproc-per-node=1",
@@ -52,27 +82,7 @@ def run_two_nodes(
         "--max-restarts=0",
     ]
     cmd = [sys.executable, "-m", "torch.distributed.run", *rdzv, "-m", "infopo_cli.cli", "train"]
-    nodes = [
-        subprocess.Popen(
-            [*cmd, *args, *own], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
-        for own in node_args
-    ]
-    out = []
-    try:
-        for p in nodes:
-            stdout, stderr = p.communicate(timeout=600)
-            out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
-    finally:
-        for p in nodes:
-            if p.poll() is None:
-                p.kill()
-    for i, p in enumerate(out):
-        if p.returncode != 0:
-            raise AssertionError(
-                f"node {i} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
-            )
-    return out
+    return side_by_side([([*cmd, *args, *own], clean_env()) for own in node_args])
 
 
 def rank_zero_node(procs: list[subprocess.CompletedProcess]) -> int:
@@ -150,6 +160,41 @@ def test_two_nodes_resume_their_shared_run_dir(runs):
     assert sorted(p.name for p in (two / "checkpoints").iterdir()) == ["step_0002", "step_0003"]
 
 
+def run_submitit_tasks(args: list[str]) -> list[subprocess.CompletedProcess]:
+    """``infopo train`` as the tasks of a submitit job of 2 nodes x 1 task see it: SLURM's variables
+    and ``SUBMITIT_EXECUTOR``, no torchrun (what Hydra's launcher adds around the call, the pickled
+    job, is left out)."""
+    env = clean_env(
+        SUBMITIT_EXECUTOR="slurm",
+        SLURM_JOB_ID="4242",
+        SLURM_NTASKS="2",
+        SLURM_JOB_NUM_NODES="2",
+        SLURM_JOB_NODELIST="localhost",
+        SLURM_LOCALID="0",
+        MASTER_PORT=str(free_port()),
+    )
+    cmd = [sys.executable, "-m", "infopo_cli.cli", "train", *args]
+    return side_by_side(
+        [(cmd, {**env, "SLURM_PROCID": str(i), "SLURM_NODEID": str(i)}) for i in range(2)]
+    )
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+def test_submitit_tasks_on_two_nodes_train_as_torchrun(runs, tmp_path):
+    """Each task one rank from SLURM_PROCID, both with SLURM_LOCALID 0: the same run, bit for bit,
+    written by task 0 alone."""
+    one, _, _ = runs
+    run_dir = tmp_path / "run"
+    tasks = run_submitit_tasks([*ARGS, "trainer.steps=2", f"hydra.run.dir={run_dir}"])
+    assert "ddp x 2 ranks" in tasks[0].stdout.replace("\n", " ")
+    assert "run dir " not in tasks[1].stdout
+    for step in (1, 2):
+        assert token_ids(run_dir, step) == token_ids(one, step)
+    w1, w2 = weights(one, 2), weights(run_dir, 2)
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
 # ---- examples/slurm_multinode.sbatch with stand-ins for srun and scontrol --------------------------
 
 SBATCH = Path(__file__).resolve().parents[1] / "examples" / "slurm_multinode.sbatch"
@@ -179,11 +224,8 @@ def sbatch(tmp_path: Path, overrides: list[str], restarts: int = 0) -> subproces
     for name, text in (("srun", SRUN), ("scontrol", SCONTROL)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
-    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
-    for k in ENV_DROP:
-        env.pop(k, None)
-    env.update(
-        PATH=f"{bin_dir}:{Path(sys.executable).parent}:{env['PATH']}",
+    env = clean_env(
+        PATH=f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
         STANDIN=str(tmp_path),
         RUN_DIR=str(tmp_path / "run"),
         RDZV_PORT=str(free_port()),

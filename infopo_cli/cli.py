@@ -267,6 +267,8 @@ def run_app(name: str, argv: list[str]) -> None:
         if name in ("train", "sft") and "-m" not in argv and "--multirun" not in argv:
             argv = resolve_resume(config_name, argv, searchpath)
             overrides, _ = split_args(argv)
+        if "-m" not in argv and "--multirun" not in argv:
+            argv = quiet_follower(argv)
     module, fn = target.split(":")
 
     def task_fn(cfg) -> None:
@@ -319,6 +321,23 @@ def discard_if_unused(run_dir: Path) -> None:
         parent.rmdir()
 
 
+def quiet_follower(argv: list[str]) -> list[str]:
+    """Under torchrun every rank composes the config, and Hydra would write ``.hydra/`` and the job
+    log into the run dir from each: on several nodes sharing a file system, several writers on one
+    file. Ranks other than global rank 0 (``LOCAL_RANK`` is 0 once per node, so it cannot tell)
+    write neither; their log lines go to stdout."""
+    from infopo_cli.runtime.distributed import launch_rank
+
+    if launch_rank() == 0:
+        return argv
+    extra = []
+    if not any(a.startswith("hydra.output_subdir=") for a in argv):
+        extra.append("hydra.output_subdir=null")
+    if not any(a.startswith("hydra/job_logging=") for a in argv):
+        extra.append("hydra/job_logging=stdout")
+    return [*argv, *extra]
+
+
 def resolve_resume(
     config_name: str, argv: list[str], searchpath: list[str] | None = None
 ) -> list[str]:
@@ -363,12 +382,14 @@ def resolve_resume(
 def resumed(cfg, overrides: list[str]):
     """The run's own saved config with what may change on resume; the resume recorded."""
     from infopo_cli.runtime.checkpoint import latest_checkpoint
+    from infopo_cli.runtime.distributed import launch_rank
     from infopo_cli.runtime.resume import record, resumed_config
 
     run_dir = Path(cfg.resume)
     out = resumed_config(cfg, run_dir, overrides)
     ckpt = latest_checkpoint(run_dir)
-    record(run_dir, int(ckpt.name.split("_")[-1]) if ckpt else 0, overrides)
+    if launch_rank() == 0:  # one line per resume, not one per rank
+        record(run_dir, int(ckpt.name.split("_")[-1]) if ckpt else 0, overrides)
     return out
 
 

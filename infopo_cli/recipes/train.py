@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -106,7 +107,9 @@ class TrainRecipe:
             typed[k] for k in ("model", "engine", "fusion", "infogain", "trainer", "logger")
         )
         # ranks may have stamped other times: rank 0's run dir is everyone's
-        run_dir = Path(world.broadcast(str(run_dir)))
+        own, run_dir = run_dir, Path(world.broadcast(str(run_dir)))
+        if own != run_dir:
+            drop_if_empty(own)
         self.run_dir, ckpt = resume_point(cfg.get("resume"), run_dir)
         seed_everything(cfg.seed)
         self.task = build_task(cfg)
@@ -673,6 +676,18 @@ class TrainRecipe:
         if page := write_run_view(run_dir):  # None when logger.log_rollouts=false
             self.logger.print(f"credit view (IG and advantage per turn): {page}")
         return summary
+
+
+def drop_if_empty(run_dir: Path) -> None:
+    """Remove the folder Hydra made for a rank other than 0 whose timestamped run dir differs from
+    rank 0's (nodes start a second apart), with its dated parent if that is left empty. Such a rank
+    writes nothing there, so the folder is empty; a folder that is not is left alone."""
+    try:
+        run_dir.rmdir()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", run_dir.parent.name):
+            run_dir.parent.rmdir()
+    except OSError:  # not empty (rank 0's run is there too), or already gone
+        pass
 
 
 def rollout_records(batch: Batch, adv: torch.Tensor) -> list[dict]:

@@ -138,13 +138,34 @@ def _export_slurm_env() -> None:
     """A SLURM job from Hydra's submitit launcher with several tasks (``tasks_per_node`` > 1) has no
     torchrun: derive MASTER_ADDR/PORT, RANK, WORLD_SIZE and LOCAL_RANK from SLURM through submitit,
     so each task is one rank. Every task keeps all the node's GPUs visible (cuda:LOCAL_RANK)."""
-    if "WORLD_SIZE" in os.environ or os.environ.get("SUBMITIT_EXECUTOR") != "slurm":
-        return
-    if int(os.environ.get("SLURM_NTASKS", "1")) < 2:
+    if "WORLD_SIZE" in os.environ or not _submitit_tasks():
         return
     from submitit.helpers import TorchDistributedEnvironment
 
-    TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    # overwrite: a MASTER_PORT (or MASTER_ADDR, RANK) exported in the job's environment, as batch
+    # scripts for torchrun often do, would otherwise make export() refuse; the port is still taken
+    # from MASTER_PORT when set, and the rest belongs to this job's SLURM allocation.
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+
+
+def launch_rank() -> int:
+    """This process's global rank as its launcher tells it, before any process group exists:
+    torchrun's ``RANK``, or ``SLURM_PROCID`` for a task of a multi-task submitit job (which gets
+    ``RANK`` only in ``init_world``); 0 for a plain process. On several nodes ``LOCAL_RANK`` is 0
+    once per node, so it cannot say which process owns the shared run dir: this does."""
+    if "WORLD_SIZE" in os.environ:  # as init_world reads it: RANK alone is no launcher's
+        return int(os.environ.get("RANK", "0"))
+    if _submitit_tasks():
+        return int(os.environ.get("SLURM_PROCID", "0"))
+    return 0
+
+
+def _submitit_tasks() -> bool:
+    """A SLURM job of several tasks started by submitit (each task one rank, no torchrun)."""
+    return (
+        os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+        and int(os.environ.get("SLURM_NTASKS", "1")) > 1
+    )
 
 
 def shutdown(world: World, finished: bool = True, last: Callable[[], None] | None = None) -> None:

@@ -5,7 +5,8 @@ Registered in ``train.yaml`` and ``eval.yaml`` under ``hydra.callbacks``. In a m
 (``running``) and when it ends (``completed`` or ``failed``, with the error's first line), so the index
 is current even when a job fails and Hydra stops before the end of the sweep. Jobs may run in other
 processes (joblib) or on other machines (submitit on SLURM, with the sweep dir on a shared file
-system): each update is a locked read-modify-write of the one file. Single runs are left alone.
+system): each update is a locked read-modify-write of the one file. A job of several tasks (trainer
+ranks) is reported by its global rank 0 only. Single runs are left alone.
 
 The W&B group of a sweep's runs is :func:`sweep_group`: the sweep dir's name with its parent's, so
 the default ``outputs/multirun/<date>/<time>`` layout gives ``<date>_<time>``.
@@ -149,7 +150,7 @@ class SweepIndex(Callback):
         update_index(sweep_dir, start)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not _is_multirun(config):
+        if not _is_multirun(config) or not _job_owner():
             return
         num = int(config.hydra.job.num)
         overrides = list(OmegaConf.to_container(config.hydra.overrides.task))
@@ -170,7 +171,7 @@ class SweepIndex(Callback):
         update_index(Path(config.hydra.sweep.dir), start)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        if not _is_multirun(config):
+        if not _is_multirun(config) or not _job_owner():
             return
         from hydra.core.utils import JobStatus
 
@@ -204,6 +205,14 @@ def _is_multirun(config: DictConfig) -> bool:
     from hydra.types import RunMode
 
     return OmegaConf.select(config, "hydra.mode") == RunMode.MULTIRUN
+
+
+def _job_owner() -> bool:
+    """A job of several SLURM tasks (one trainer rank each, possibly on several nodes) runs these
+    callbacks in every task: its global rank 0 alone reports the job."""
+    from infopo_cli.runtime.distributed import launch_rank
+
+    return launch_rank() == 0
 
 
 def _first_line(err: Any) -> str:

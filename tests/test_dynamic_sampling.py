@@ -45,7 +45,7 @@ class Scripted:
         self.world = World(strategy=strategy)
         self.cfg = SimpleNamespace(seed=SEED)
         self.policy = torch.nn.Linear(1, 1)
-        self.engine = SimpleNamespace(release_memory=lambda: None)
+        self.engine = SimpleNamespace(release_memory=lambda: None, separate_weights=False)
         self.simulator = SimpleNamespace(pop_stats=lambda: {})
         self.sampler = random.Random(0)
         self.seeds: list[int] = []

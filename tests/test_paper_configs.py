@@ -1,4 +1,5 @@
-"""+experiment=paper/<benchmark>: the reference run settings compose and validate; one CPU step runs."""
+"""+experiment=paper/<benchmark>: the reference run settings compose and validate; one CPU step of each
+runs on the tiny model (docs/reproduce.md, CPU dry run)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from infopo_cli.config import CONF_DIR, validate
+from tests.test_coding_task import _row
+from tests.test_simulators_openai import ChatServer
 from tests.test_train_e2e import infopo, metrics
 
 # benchmark: (prompts per step, optimizer steps per batch, lr, max turns, beta, tau, temperature)
@@ -60,3 +63,61 @@ def test_paper_usergym_dry_run_on_cpu(tmp_path):
     assert any("train/grad_norm" in r for r in rows)
     resolved = json.dumps(rows)
     assert "NaN" not in resolved
+
+
+# One step at the paper's batch shape cut down: 4 prompts, so each of the 4 (ColBench) or 2 (tau2)
+# mini-batches holds whole groups.
+DRY = [
+    "model=tiny",
+    "logger=none",
+    "trainer.steps=1",
+    "trainer.prompts_per_step=4",
+    "trainer.group_size=2",
+    "trainer.eval_tasks=0",
+    "trainer.autocast=none",
+    "engine.max_new_tokens=8",
+    "task.max_turns=2",
+]
+
+
+@pytest.fixture
+def user_server():
+    """A local stand-in for the configured OpenAI endpoint (replies: the last message reversed)."""
+    server = ChatServer()
+    yield server
+    server.stop()
+
+
+def _dry_run(tmp_path, bench: str, server: ChatServer, *extra: str) -> list[dict]:
+    run = tmp_path / "run"
+    infopo(
+        "train",
+        f"+experiment=paper/{bench}",
+        *DRY,
+        f"simulator.base_url={server.base_url}",
+        *extra,
+        f"hydra.run.dir={run}",
+    )
+    rows = metrics(run)
+    assert [r["train/grad_norm"] for r in rows if "train/grad_norm" in r]
+    assert "NaN" not in json.dumps(rows)
+    # the simulated user ran as configured: the OpenAI client with the reference's model name
+    assert server.requests
+    assert {r["model"] for r in server.requests} == {"gpt-4o-mini-2024-07-18"}
+    return rows
+
+
+def test_paper_colbench_dry_run_on_cpu(tmp_path, user_server):
+    """ColBench rows carry no facts for the scripted user: the collaborator is the configured
+    OpenAI simulator, here answering from a local server."""
+    data = tmp_path / "colbench.jsonl"
+    data.write_text("".join(_row(i) + "\n" for i in range(40)))
+    _dry_run(tmp_path, "colbench", user_server, f"task.path={data}", "task.test_size=null")
+
+
+def test_paper_tau2_dry_run_on_cpu(tmp_path, user_server):
+    from tests.test_tau2_env import TAU2, needs_data
+
+    if needs_data.mark.args[0]:
+        pytest.skip(needs_data.mark.kwargs["reason"])
+    _dry_run(tmp_path, "tau2", user_server, f"task.data_dir={TAU2}")

@@ -13,11 +13,12 @@ from tests.test_coding_task import _row
 from tests.test_simulators_openai import ChatServer
 from tests.test_train_e2e import infopo, metrics
 
-# benchmark: (prompts per step, optimizer steps per batch, lr, max turns, beta, tau, temperature)
+# benchmark: (prompts per step, optimizer steps per batch, lr, max turns, beta, tau, temperature,
+# context: the reference's max prompt + max response length)
 PAPER = {
-    "usergym": (64, 4, 3e-7, 16, 0.5, 0.5, 1.0),
-    "colbench": (64, 4, 3e-7, 10, 0.3, 0.5, 0.6),
-    "tau2": (32, 2, 1e-6, 50, 0.1, 0.05, 1.0),
+    "usergym": (64, 4, 3e-7, 16, 0.5, 0.5, 1.0, 1152 + 8192),
+    "colbench": (64, 4, 3e-7, 10, 0.3, 0.5, 0.6, 2048 + 8192),
+    "tau2": (32, 2, 1e-6, 50, 0.1, 0.05, 1.0, 8192 + 16384),
 }
 
 
@@ -30,12 +31,13 @@ def _cfg(*overrides):
 def test_paper_configs_compose_and_validate(bench):
     cfg = _cfg(f"+experiment=paper/{bench}")
     validate(cfg)
-    prompts, minis, lr, turns, beta, tau, temp = PAPER[bench]
+    prompts, minis, lr, turns, beta, tau, temp, context = PAPER[bench]
     t = cfg.trainer
     assert (t.prompts_per_step, t.mini_batches, t.lr, t.group_size) == (prompts, minis, lr, 5)
     assert (cfg.task.max_turns, cfg.fusion.beta, cfg.fusion.tau) == (turns, beta, tau)
     assert cfg.fusion.mode == "variance_gated" and cfg.engine.temperature == temp
     assert cfg.model.name == "qwen3-4b" and cfg.simulator.model == "gpt-4o-mini-2024-07-18"
+    assert cfg.model.max_len == context and cfg.engine.max_new_tokens == 1024
     assert (t.entropy_coef, t.kl_coef) == (0.001, 0.0)
 
 
@@ -47,6 +49,7 @@ def test_paper_usergym_dry_run_on_cpu(tmp_path):
         "train",
         "+experiment=paper/usergym",
         "model=tiny",
+        "model.max_len=1024",
         "task.gym=function",
         "task.mixture=null",
         "logger=none",
@@ -69,6 +72,7 @@ def test_paper_usergym_dry_run_on_cpu(tmp_path):
 # mini-batches holds whole groups.
 DRY = [
     "model=tiny",
+    "model.max_len=1024",  # tiny's own; the experiment sets the reference's context
     "logger=none",
     "trainer.steps=1",
     "trainer.prompts_per_step=4",

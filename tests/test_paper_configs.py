@@ -42,8 +42,9 @@ def test_paper_configs_compose_and_validate(bench):
 
 
 def test_paper_usergym_dry_run_on_cpu(tmp_path):
-    """One step of the paper's UserGym schedule (4 mini-batches) on the tiny model; the rule-based
-    function gym queries no simulator, so the configured one is never called."""
+    """One step of the paper's UserGym schedule (4 mini-batches of one group each) on the tiny
+    model; the rule-based function gym queries no simulator, so the configured one is never
+    called."""
     run = tmp_path / "run"
     infopo(
         "train",
@@ -54,7 +55,7 @@ def test_paper_usergym_dry_run_on_cpu(tmp_path):
         "task.mixture=null",
         "logger=none",
         "trainer.steps=1",
-        "trainer.prompts_per_step=2",
+        "trainer.prompts_per_step=4",
         "trainer.group_size=2",
         "trainer.eval_tasks=2",
         "trainer.autocast=none",

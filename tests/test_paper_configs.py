@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 from infopo_cli.config import CONF_DIR, validate
@@ -67,6 +68,13 @@ def test_paper_usergym_dry_run_on_cpu(tmp_path):
     assert any("train/grad_norm" in r for r in rows)
     resolved = json.dumps(rows)
     assert "NaN" not in resolved
+    assert adam_steps(run) == {4.0}  # one optimizer step per mini-batch
+
+
+def adam_steps(run) -> set[float]:
+    """AdamW's step counters in the run's step-1 checkpoint: the optimizer steps the update took."""
+    state = torch.load(run / "checkpoints" / "step_0001" / "trainer.pt", weights_only=False)
+    return {float(s["step"]) for s in state["optimizer"]["state"].values()}
 
 
 # One step at the paper's batch shape cut down: 4 prompts, so each of the 4 (ColBench) or 2 (tau2)
@@ -109,6 +117,7 @@ def _dry_run(tmp_path, bench: str, server: ChatServer, *extra: str) -> list[dict
     # the simulated user ran as configured: the OpenAI client with the reference's model name
     assert server.requests
     assert {r["model"] for r in server.requests} == {"gpt-4o-mini-2024-07-18"}
+    assert adam_steps(run) == {float(PAPER[bench][1])}  # one optimizer step per mini-batch
     return rows
 
 
@@ -121,8 +130,8 @@ def test_paper_colbench_dry_run_on_cpu(tmp_path, user_server):
 
 
 def test_paper_tau2_dry_run_on_cpu(tmp_path, user_server):
-    from tests.test_tau2_env import TAU2, needs_data
+    from tests.test_tau2_env import TAU2
 
-    if needs_data.mark.args[0]:
-        pytest.skip(needs_data.mark.kwargs["reason"])
+    if not (TAU2 / "domains").is_dir():
+        pytest.skip(f"tau2 data not found at {TAU2}")
     _dry_run(tmp_path, "tau2", user_server, f"task.data_dir={TAU2}")

@@ -134,6 +134,9 @@ def test_two_mini_batches_take_two_steps_each_on_its_half(tiny_lm, epochs):
 
 
 def test_mini_batch_of_a_prompt_is_the_run_of_mini_batch_rows_that_holds_it():
+    assert mini_batch_of([0, 1, 2, 3, 4], 5, 2) == [0, 0, 1, 1, 1]
+    assert mini_batch_of([6, 6, 0, 3, 7], 8, 4) == [3, 3, 0, 1, 3]
+    assert mini_batch_of([1, 0], 2, 4) == [3, 1]  # more mini-batches than prompts: some stay empty
     for n in range(1, 13):
         for m in range(1, 6):
             want = [i for i, rows in enumerate(mini_batch_rows(n, m)) for _ in rows]

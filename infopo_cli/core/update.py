@@ -43,10 +43,10 @@ def mini_batch_rows(n_rows: int, mini_batches: int) -> list[range]:
 
 def mini_batch_of(prompts: list[int], n_prompts: int, mini_batches: int) -> list[int]:
     """The mini-batch of each row, from the global index of its prompt among the step's
-    ``n_prompts``: prompt ``g`` is in the mini-batch ``i`` whose consecutive run
-    ``[n·i/m, n·(i+1)/m)`` holds it (the runs of ``mini_batch_rows`` over prompts). A group stays
+    ``n_prompts``: the one whose run of ``mini_batch_rows`` over the prompts holds it. A group stays
     whole however many of its trajectories were excluded."""
-    return [(g * mini_batches + mini_batches - 1) // n_prompts for g in prompts]
+    run_of = {g: i for i, run in enumerate(mini_batch_rows(n_prompts, mini_batches)) for g in run}
+    return [run_of[g] for g in prompts]
 
 
 def scheduled_lr(cfg: TrainerConfig, step: int) -> float:

@@ -531,7 +531,7 @@ class TrainRecipe:
             )
         records = rollout_records(kept, adv) if adv is not None else []
         if world.size > 1:  # a rank holds a slice of every mini-batch: back to the prompts' order
-            parts = world.gather(list(zip(groups or [], records)))
+            parts = world.gather(list(zip(groups or [], records, strict=True)))
             pairs = sorted((p for part in parts for p in part), key=lambda p: p[0])
             records = [r for _, r in pairs]
         self.logger.rollouts(step, records)

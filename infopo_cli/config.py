@@ -210,8 +210,10 @@ class TrainerConfig:
     """Optimizer steps per pass over the rollout batch (PPO-style; reference: batch / mini-batch, e.g.
     64 / 16 = 4): the batch is cut, in its fixed order (no shuffle), into this many consecutive
     mini-batches of near-equal size, each a token-mean loss and one AdamW step, with the old
-    log-probs those of the rollout policy throughout. Under ddp/fsdp2 each rank cuts its own slice.
-    1: one step per pass over the whole batch."""
+    log-probs those of the rollout policy throughout. Under ddp/fsdp2 the batch is cut by prompt
+    (whole groups), each rank playing an equal slice of every mini-batch, so a mini-batch is the
+    same at any world size; several ranks need prompts_per_step to be a multiple of
+    mini_batches x world size. 1: one step per pass over the whole batch."""
     clip_low: float = 0.2
     clip_high: float = 0.2
     dual_clip: float = 3.0
@@ -519,6 +521,13 @@ def validate(cfg: DictConfig) -> dict:
             raise ConfigError(
                 f"trainer.prompts_per_step={trainer.prompts_per_step} cannot be split over "
                 f"{world} ranks; accepted: a multiple of the world size ({world})"
+            )
+        # every rank plays an equal slice of every mini-batch (runtime.distributed.shard)
+        if world > 1 and trainer.prompts_per_step % (world * trainer.mini_batches):
+            raise ConfigError(
+                f"trainer.prompts_per_step={trainer.prompts_per_step} cannot be split into "
+                f"trainer.mini_batches={trainer.mini_batches} over {world} ranks; accepted: a "
+                f"multiple of mini_batches x world size ({trainer.mini_batches * world})"
             )
         engine = out.get("engine")
         if engine and engine.name == "vllm" and engine.tensor_parallel_size != 1:

@@ -131,6 +131,51 @@ def moved_and_apart(a: dict, b: dict, init: dict) -> tuple[float, float]:
     return float(moved), float(apart)
 
 
+MINI = [
+    *(a for a in ARGS if not a.startswith("trainer.prompts_per_step")),
+    "trainer.prompts_per_step=4",
+    "trainer.mini_batches=2",
+    "trainer.micro_batch_tokens=64",
+    "trainer.steps=1",
+]
+
+
+@pytest.fixture(scope="module")
+def mini_one(tmp_path_factory) -> Path:
+    """One process (the world-of-1 fallback) at ``trainer.mini_batches=2``."""
+    one = tmp_path_factory.mktemp("mini") / "one"
+    run([*MINI, f"hydra.run.dir={one}"])
+    return one
+
+
+@pytest.mark.parametrize("strategy", ["ddp", pytest.param("fsdp2", marks=pytest.mark.slow)])
+def test_mini_batches_on_two_ranks_match_one_process(mini_one, tmp_path, strategy):
+    """``trainer.mini_batches=2`` over 4 prompts: mini-batch i is prompts {2i, 2i+1} at any world
+    size, and each of 2 ranks plays one whole group of it (rank 0 prompts 0 and 2, rank 1 prompts 1
+    and 3). Each mini-batch's token count is summed over ranks and its micro-batch count (64-token
+    micro-batches: the ranks' counts differ) agreed, so the two optimizer steps are one process's."""
+    from infopo_cli.zoo.tiny import tiny_path
+
+    two = tmp_path / "two"
+    run(
+        [
+            *(a.replace("strategy=ddp", f"strategy={strategy}") for a in MINI),
+            f"hydra.run.dir={two}",
+        ],
+        nproc=2,
+    )
+    ids = token_ids(mini_one, 1)
+    assert len(ids) == 8 and token_ids(two, 1) == ids  # gathered back into the prompts' order
+    (a,), (b,) = train_rows(mini_one), train_rows(two)
+    assert b["train/grad_norm"] == pytest.approx(a["train/grad_norm"], rel=1e-5)
+    assert b["loss/entropy"] == pytest.approx(a["loss/entropy"], rel=1e-5)
+    assert b["loss/policy"] == pytest.approx(a["loss/policy"], rel=1e-5, abs=1e-9)
+    moved, apart = moved_and_apart(
+        weights(mini_one, 1), weights(two, 1), load_file(str(tiny_path() / "model.safetensors"))
+    )
+    assert moved > 0.05 and apart / moved < 1e-3
+
+
 def test_fsdp2_two_ranks_match_one_process(runs, tmp_path):
     """FSDP2 on gloo/CPU: sharded update, generation and scoring with the parameters gathered for the
     phase, full checkpoint written by rank 0 (same file layout as a plain save)."""

@@ -12,7 +12,8 @@ from infopo_cli.config import TrainerConfig
 from infopo_cli.core.logprobs import forward_logprobs
 from infopo_cli.core.losses import entropy_bonus, ppo_clip_loss
 from infopo_cli.core.trajectory import token_batches
-from infopo_cli.core.update import PolicyTrainer, mini_batch_rows
+from infopo_cli.core.update import PolicyTrainer, mini_batch_of, mini_batch_rows
+from infopo_cli.runtime.distributed import World, shard
 
 
 def _batch(n: int = 4, seed: int = 0):
@@ -130,6 +131,76 @@ def test_two_mini_batches_take_two_steps_each_on_its_half(tiny_lm, epochs):
     assert any(
         not torch.equal(p, q) for p, q in zip(first.parameters(), second.parameters(), strict=True)
     )
+
+
+def test_mini_batch_of_a_prompt_is_the_run_of_mini_batch_rows_that_holds_it():
+    assert mini_batch_of([0, 1, 2, 3, 4], 5, 2) == [0, 0, 1, 1, 1]
+    assert mini_batch_of([6, 6, 0, 3, 7], 8, 4) == [3, 3, 0, 1, 3]
+    assert mini_batch_of([1, 0], 2, 4) == [3, 1]  # more mini-batches than prompts: some stay empty
+    # prompts refilled by dynamic sampling (indices 4, 5, 9 of a 4-prompt step) follow prompt j mod 4
+    assert mini_batch_of([4, 5, 9, 3], 4, 2) == [0, 0, 0, 1]
+    for n in range(1, 13):
+        for m in range(1, 6):
+            want = [i for i, rows in enumerate(mini_batch_rows(n, m)) for _ in rows]
+            assert mini_batch_of(list(range(n)), n, m) == want, (n, m)
+
+
+def test_each_rank_plays_an_equal_slice_of_every_mini_batch_in_whole_groups():
+    prompts = list(range(8))
+    two = [shard(prompts, World("ddp", rank=r, size=2), parts=2) for r in (0, 1)]
+    assert [idx for idx, _ in two] == [[0, 1, 4, 5], [2, 3, 6, 7]]
+    assert [items for _, items in two] == [[0, 1, 4, 5], [2, 3, 6, 7]]
+    for idx, _ in two:  # 3 rollouts a prompt: the first 2 groups are mini-batch 0, the rest 1
+        assert mini_batch_of([g for g in idx for _ in range(3)], 8, 2) == [0] * 6 + [1] * 6
+    # the union of the ranks' i-th parts is the one-process mini-batch i
+    assert shard(prompts, World("ddp"), parts=2) == (prompts, prompts)
+    assert [list(r) for r in mini_batch_rows(8, 2)] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    # one part: the contiguous slice of the whole list
+    assert shard(prompts, World("ddp", rank=1, size=2))[0] == [4, 5, 6, 7]
+    assert shard(prompts, World("ddp", rank=1, size=4), parts=2)[0] == [1, 5]
+
+
+def test_a_group_with_an_excluded_rollout_stays_in_its_mini_batch(tiny_lm):
+    """Rows by prompt 0, 0, 1, 1, 2, 3, 3 (prompt 2 lost a rollout): the mini-batches are prompts
+    {0, 1} and {2, 3}, i.e. rows 0-3 and 4-6, not the row halves 0-2 and 3-6."""
+    tensors, adv = _batch(7, seed=2)
+    cfg = TrainerConfig(lr=1e-2, mini_batches=2, entropy_coef=0.0, grad_clip=1e9)
+    model = copy.deepcopy(tiny_lm)
+    trainer = PolicyTrainer(model, cfg)
+    old = trainer.logprobs(tensors)
+    steps = []
+    step = trainer.optimizer.step
+
+    def recording_step(*args, **kw):
+        steps.append(
+            (copy.deepcopy(model), {n: p.grad.clone() for n, p in model.named_parameters()})
+        )
+        return step(*args, **kw)
+
+    trainer.optimizer.step = recording_step
+    parts = mini_batch_of([0, 0, 1, 1, 2, 3, 3], 4, 2)
+    assert parts == [0, 0, 0, 0, 1, 1, 1]
+    trainer.update(tensors, adv, old, mini_batch=parts)
+    for (before, grads), rows in zip(steps, [[0, 1, 2, 3], [4, 5, 6]], strict=True):
+        want = _half_loss_grads(before, tensors, adv, old, rows, cfg)
+        for name, g in grads.items():
+            assert torch.allclose(g, want[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_several_ranks_need_prompts_for_every_rank_in_every_mini_batch(monkeypatch):
+    from hydra import compose, initialize_config_dir
+
+    from infopo_cli.config import CONF_DIR, validate
+    from infopo_cli.errors import ConfigError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        over = ["trainer.strategy=ddp", "trainer.mini_batches=2"]
+        ok = compose(config_name="train", overrides=[*over, "trainer.prompts_per_step=8"])
+        bad = compose(config_name="train", overrides=[*over, "trainer.prompts_per_step=6"])
+    validate(ok)
+    with pytest.raises(ConfigError, match="multiple of mini_batches x world size \\(4\\)"):
+        validate(bad)
 
 
 def test_mini_batches_must_be_positive():

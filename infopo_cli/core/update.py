@@ -3,12 +3,13 @@
 The batch is split into ``trainer.mini_batches`` consecutive mini-batches, one optimizer step each
 (PPO-style; the old log-probs stay fixed across them). Each mini-batch is micro-batched under a token
 budget with gradients accumulated, so that its loss is one token-mean over every agent token of the
-mini-batch, whatever the micro-batching. Under several ranks each rank splits its own slice of the
-batch the same way (``infopo_cli.runtime.distributed``), mini-batch i being the union of every
-rank's i-th part: its token count is summed over ranks, every rank runs the same number of
-micro-batches in it (a rank with fewer adds zero-weight ones, because DDP and
-FSDP2 synchronise inside backward), and losses are multiplied by the world size to undo the
-gradient averaging of DDP/FSDP2.
+mini-batch, whatever the micro-batching. Under ``ddp``/``fsdp2`` the mini-batches are cut by global
+prompt index (``mini_batch_of``), and each rank plays its slice of every one of them
+(``infopo_cli.runtime.distributed.shard``): mini-batch i is the same set of whole groups at any
+world size, and the ranks share it evenly. Its token count is summed over ranks, every rank runs the
+same number of micro-batches in it (a rank with fewer adds zero-weight ones, because DDP and FSDP2
+synchronise inside backward), and losses are multiplied by the world size to undo the gradient
+averaging of DDP/FSDP2.
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ def mini_batch_rows(n_rows: int, mini_batches: int) -> list[range]:
         range(n_rows * i // mini_batches, n_rows * (i + 1) // mini_batches)
         for i in range(mini_batches)
     ]
+
+
+def mini_batch_of(prompts: list[int], n_prompts: int, mini_batches: int) -> list[int]:
+    """The mini-batch of each row, from the global index of its prompt among the step's
+    ``n_prompts``: the one whose run of ``mini_batch_rows`` over the prompts holds it. A group stays
+    whole however many of its trajectories were excluded. A prompt refilled by dynamic sampling
+    (index ``n_prompts + j``) joins the mini-batch of prompt ``j mod n_prompts``: deterministic, and
+    the same at any world size."""
+    run_of = {g: i for i, run in enumerate(mini_batch_rows(n_prompts, mini_batches)) for g in run}
+    return [run_of[g % n_prompts] for g in prompts]
 
 
 def scheduled_lr(cfg: TrainerConfig, step: int) -> float:
@@ -93,10 +104,13 @@ class PolicyTrainer:
         advantages: torch.Tensor,
         old_logprobs: torch.Tensor,
         step: int = 1,
+        mini_batch: list[int] | None = None,
     ) -> dict[str, float]:
         """``ppo_epochs`` passes of PPO-clip over the batch, each pass one optimizer step per
         mini-batch (``mini_batches``, in the batch's fixed order), at the learning rate of ``step``.
-        The old log-probs stay those of the rollout policy across every step."""
+        The old log-probs stay those of the rollout policy across every step. ``mini_batch`` gives
+        each row's mini-batch (``mini_batch_of``; required under several ranks, where a rank holds
+        only its slice of each); without it the rows are cut by ``mini_batch_rows``."""
         cfg = self.cfg
         for g in self.optimizer.param_groups:
             g["lr"] = scheduled_lr(cfg, step)
@@ -111,7 +125,13 @@ class PolicyTrainer:
             tensors["ref_logprobs"] = ref_lp
         world = self.world
         n_rows = int(tensors["input_ids"].shape[0])
-        plans = [self._plan(tensors, rows) for rows in mini_batch_rows(n_rows, cfg.mini_batches)]
+        if mini_batch is None:
+            parts = [list(r) for r in mini_batch_rows(n_rows, cfg.mini_batches)]
+        else:
+            parts = [[] for _ in range(cfg.mini_batches)]
+            for row, i in enumerate(mini_batch):
+                parts[i].append(row)
+        plans = [self._plan(tensors, rows) for rows in parts]
         # DDP/FSDP2 average gradients over ranks; the loss is a global sum
         scale = float(world.size)
         sums: dict[str, float] = defaultdict(float)
@@ -126,13 +146,14 @@ class PolicyTrainer:
             "train/lr": scheduled_lr(cfg, step),
         }
 
-    def _plan(self, tensors: dict[str, torch.Tensor], rows: range) -> tuple[float, list, int]:
-        """One mini-batch: its global agent-token count (the token-mean's denominator), its
-        micro-batches (row indices of the batch) and how many every rank runs."""
-        total = self.world.sum(float(tensors["action_mask"][rows.start : rows.stop].sum()))
-        lengths = tensors["attention_mask"][rows.start : rows.stop].sum(-1).tolist()
+    def _plan(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> tuple[float, list, int]:
+        """One mini-batch (this rank's ``rows`` of it): its agent-token count summed over ranks (the
+        token-mean's denominator), its micro-batches (row indices of the batch) and how many every
+        rank runs in it (the maximum over ranks)."""
+        total = self.world.sum(float(tensors["action_mask"][rows].sum()))
+        lengths = tensors["attention_mask"][rows].sum(-1).tolist()
         batches = [
-            [rows.start + i for i in b] for b in token_batches(lengths, self.cfg.micro_batch_tokens)
+            [rows[i] for i in b] for b in token_batches(lengths, self.cfg.micro_batch_tokens)
         ]
         return (
             total,

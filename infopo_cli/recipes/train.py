@@ -45,7 +45,7 @@ from infopo_cli.core.evaluation import (
 from infopo_cli.core.rollout import rollout
 from infopo_cli.core.scoring import score
 from infopo_cli.core.trajectory import Batch
-from infopo_cli.core.update import PolicyTrainer
+from infopo_cli.core.update import PolicyTrainer, mini_batch_of
 from infopo_cli.errors import ConfigError
 from infopo_cli.recipes.setup import (
     build_engine,
@@ -253,7 +253,9 @@ class TrainRecipe:
         scores = self.score(kept, tensors)
         adv, fstats = self.advantages(step, tensors, groups, kept)
         t0 = time.time()
-        metrics.update(self.trainer.update(tensors, adv, scores.old_logprobs, step))
+        metrics.update(
+            self.trainer.update(tensors, adv, scores.old_logprobs, step, self._mini_batches(groups))
+        )
         t_update = time.time() - t0
         metrics.update(self.push_weights(step))
         timings = {
@@ -263,7 +265,14 @@ class TrainRecipe:
             "time/infogain_s": scores.infogain_s,
             "time/update_s": t_update,
         }
-        self._log_step(step, metrics, kept, tensors, t_step, timings, adv)
+        self._log_step(step, metrics, kept, tensors, t_step, timings, adv, groups)
+
+    def _mini_batches(self, groups: list) -> list[int] | None:
+        """Each row's mini-batch under ``ddp``/``fsdp2``, from its global prompt index (its group
+        key): the same whole groups at any world size. ``single`` cuts its rows in order."""
+        if not self.world.group_seeded:
+            return None
+        return mini_batch_of(groups, self.tcfg.prompts_per_step, self.tcfg.mini_batches)
 
     def _sampler_comparable(self) -> bool:
         """Whether the engine's log-probs can be set against the trainer's old log-probs
@@ -419,17 +428,18 @@ class TrainRecipe:
     def _play(self, step: int, instances: list, base: int = 0) -> tuple[Batch, list]:
         """``single``: one rollout over all prompts under the run's RNG, grouped by task id (by
         (``base``, task id) for prompts refilled at ``base`` > 0, so a refill never joins an earlier
-        group). ``ddp``/``fsdp2``: this rank's slice of the prompts, one group at a time under an RNG
-        seeded from (seed, step, global prompt index ``base`` + i), grouped by that index:
+        group). ``ddp``/``fsdp2``: this rank's slice of every mini-batch's prompts (``shard``), one
+        group at a time under an RNG seeded from (seed, step, global prompt index ``base`` + i),
+        grouped by that index:
         trajectories and groups are then the same whichever rank plays a prompt, and so at any
         world size."""
         if not self.world.group_seeded:
             batch = self._rollout(instances)
             return batch, batch.groups if base == 0 else [(base, g) for g in batch.groups]
-        offset, mine = shard(instances, self.world)
+        indices, mine = shard(instances, self.world, self.tcfg.mini_batches)
         trajs, groups = [], []
-        for i, inst in enumerate(mine):
-            index = base + offset + i
+        for k, inst in zip(indices, mine, strict=True):
+            index = base + k
             with seeded(group_seed(self.cfg.seed, step, index)):
                 part = self._rollout([inst])
             trajs += part.trajectories
@@ -585,8 +595,9 @@ class TrainRecipe:
             stats = {k: sum(p.get(k, 0) for p in parts) for k in stats}
         return {f"eval/{k}": v for k, v in stats.items()}
 
-    def _log_step(self, step, metrics, kept, tensors, t_step, extra, adv=None) -> None:
-        """The step's metrics over the global batch (rank 0 logs them) and its rollout records."""
+    def _log_step(self, step, metrics, kept, tensors, t_step, extra, adv=None, groups=None) -> None:
+        """The step's metrics over the global batch (rank 0 logs them) and its rollout records, in
+        the global prompt order (``groups``: each record's prompt index under several ranks)."""
         world, trajs = self.world, kept.trajectories
         ig_vals = [tr.info_gain[t] for tr in trajs if tr.info_gain for t in tr.scored_turns()]
         outcomes = [float(t.score) for t in trajs]
@@ -627,8 +638,10 @@ class TrainRecipe:
                 "(logged as rollout/truncated)"
             )
         records = rollout_records(kept, adv) if adv is not None else []
-        if world.size > 1:
-            records = [r for part in world.gather(records) for r in part]
+        if world.size > 1:  # a rank holds a slice of every mini-batch: back to the prompts' order
+            parts = world.gather(list(zip(groups or [], records, strict=True)))
+            pairs = sorted((p for part in parts for p in part), key=lambda p: p[0])
+            records = [r for _, r in pairs]
         self.logger.rollouts(step, records)
 
     def save(self, step: int) -> None:

@@ -6,8 +6,8 @@ Why it is shaped this way:
 - Rollouts, old log-probs and information-gain scoring run on the *unwrapped* module (DDP) or with
   the FSDP2 parameters gathered once for the whole phase (``gathered``), so those forward passes
   issue no collectives and ranks may make different numbers of them (their trajectories differ in
-  length and turn count). The only collectives of a step are: the global agent-token count, the
-  micro-batch count (max over ranks), gradient synchronisation in the update, and the gathering of
+  length and turn count). The only collectives of a step are, per mini-batch, the global agent-token
+  count and the micro-batch count (max over ranks); gradient synchronisation in the update, and the gathering of
   metrics, rollout records and evaluation results.
 - Each rank's loss is ``sum over its agent tokens / global agent-token count``. DDP and FSDP2 average
   gradients over ranks, so every micro-batch loss is multiplied by the world size: the synchronised
@@ -189,13 +189,19 @@ def rank_device(world: World, device: str) -> str:
     return device
 
 
-def shard(items: list, world: World) -> tuple[int, list]:
-    """(offset, rank's contiguous slice) of a list: equal slices when the world size divides its
-    length, else slices whose sizes differ by at most one (dynamic sampling refills any number of
-    prompts)."""
-    start = world.rank * len(items) // world.size
-    end = (world.rank + 1) * len(items) // world.size
-    return start, items[start:end]
+def shard(items: list, world: World, parts: int = 1) -> tuple[list[int], list]:
+    """(global indices, items) of this rank's share of ``items`` (the step's prompts): the list is
+    cut into ``parts`` consecutive runs (the mini-batches, ``trainer.mini_batches``), and the rank
+    takes its contiguous slice of every run. So mini-batch i is the same set of prompts at any world
+    size, every rank holds whole groups of it and as many of them as the others (``validate``
+    requires ``world size x parts`` to divide the prompts under several ranks). ``parts=1``: one
+    contiguous slice of the whole list."""
+    n, r, w = len(items), world.rank, world.size
+    indices = []
+    for i in range(parts):
+        lo, hi = n * i // parts, n * (i + 1) // parts
+        indices += range(lo + (hi - lo) * r // w, lo + (hi - lo) * (r + 1) // w)
+    return indices, [items[k] for k in indices]
 
 
 def group_seed(seed: int, step: int, index: int) -> int:

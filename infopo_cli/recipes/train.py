@@ -265,6 +265,8 @@ class TrainRecipe:
             "time/infogain_s": scores.infogain_s,
             "time/update_s": t_update,
         }
+        if torch.cuda.is_available():  # trainer and an in-process engine share the allocator
+            timings["memory/peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
         self._log_step(step, metrics, kept, tensors, t_step, timings, adv, groups)
 
     def _mini_batches(self, groups: list) -> list[int] | None:

@@ -392,7 +392,7 @@ SUMMED = ("loss/", "simulator/", "rollout/action_tokens", "infogain/scored_turns
 
 def reduce_metrics(per_rank: list[tuple[dict, int]]) -> dict[str, float]:
     """One metrics row from every rank's (metrics, kept trajectories): sums for counts and for
-    losses already scaled by the global token count, the maximum for timings and maxima, the mean weighted by
+    losses already scaled by the global token count, the maximum for timings, memory and maxima, the mean weighted by
     kept trajectories for per-trajectory rates and the sampler mismatch, the plain mean for the rest (fusion statistics are
     means over groups, and every rank holds the same number of groups)."""
     if len(per_rank) == 1:
@@ -404,7 +404,7 @@ def reduce_metrics(per_rank: list[tuple[dict, int]]) -> dict[str, float]:
         vals = [(m[k], n) for m, n in per_rank if k in m]
         if k.startswith(SUMMED):
             out[k] = sum(v for v, _ in vals)
-        elif k.startswith("time/") or k in (
+        elif k.startswith(("time/", "memory/")) or k in (
             "train/grad_norm",
             "is/logprob_diff_max",
             "engine/logprob_diff",  # the largest gap of any rank's engine

@@ -75,6 +75,12 @@ PHONE_PROBES = [("user", name, {}) for name in PHONE_READS] + [
     ("user", "grant_app_permission", {"app_name": "messaging", "permission": "camera"}),
     ("user", "grant_app_permission", {"app_name": "camera", "permission": "sms"}),
     ("user", "set_network_mode_preference", {"mode": "5g_only"}),
+    ("user", "connect_vpn", {}),
+    ("user", "check_vpn_status", {}),
+    ("user", "toggle_wifi", {}),
+    ("user", "check_wifi_status", {}),
+    ("user", "check_network_status", {}),
+    ("user", "check_status_bar", {}),
 ]
 
 
@@ -200,6 +206,15 @@ def upstream_run(mods, domain: str, row: dict, seq) -> tuple[list, bool]:
         )
         return env
 
+    if domain == "telecom":
+        # break_vpn (a set-up) degrades the class-wide default VPN of TelecomUserTools in place,
+        # so every later connect_vpn in the process connects to a poor server; start each run
+        # from the default as the class defines it
+        from tau2.domains.telecom.user_tools import TelecomUserTools, VpnDetails
+
+        TelecomUserTools.default_vpn_details = VpnDetails(
+            server_address="192.168.1.1", protocol="OpenVPN", server_performance="excellent"
+        )
     env = fresh()
     results = []
     for i, (who, name, args) in enumerate(seq):

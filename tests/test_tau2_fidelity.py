@@ -608,3 +608,28 @@ def test_phone_texts_are_upstreams(strict):
     assert call("check_network_status").endswith(
         "Wi-Fi Connected: Yes\nConnected Wi-Fi Network: Home"
     )
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_a_broken_vpn_stays_broken_on_reconnect_upstream(strict):
+    """break_vpn degrades the default VPN object that connect_vpn hands out (upstream)."""
+    world = World(telecom_data(), strict_upstream=strict)
+    phone_on(world)
+    world.run_function("user", "break_vpn", {})
+    world.call("user", "disconnect_vpn", {})
+    world.call("user", "connect_vpn", {})
+    perf = "poor" if strict else "excellent"
+    assert world.phone.device["vpn_details"]["server_performance"] == perf
+    details = (
+        "{'server_address': '192.168.1.1', 'protocol': 'OpenVPN', "
+        "'server_performance': <PerformanceLevel.POOR: 'poor'>}"
+        if strict
+        else str(
+            {"server_address": "192.168.1.1", "protocol": "OpenVPN", "server_performance": perf}
+        )
+    )
+    assert (
+        ok(world.call("user", "check_vpn_status", {}))
+        == f"VPN is ON and connected. Details: {details}"
+    )
+    assert World(telecom_data(), strict).phone.vpn_default["server_performance"] == "excellent"

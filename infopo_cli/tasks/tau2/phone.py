@@ -16,6 +16,12 @@ options answers "Failed to set network mode ..." and an unknown app or permissio
 ``strict_upstream`` off the status bar is written in words (``Signal: excellent | 5G | Data
 Enabled | Battery 80%``) and those calls are errors.
 
+``break_vpn`` (a set-up) degrades, upstream, the very ``default_vpn_details`` object that
+``connect_vpn`` hands out (a class attribute of ``TelecomUserTools``), so a VPN reconnected later
+is the poor one again; under ``strict_upstream`` that holds within the episode (upstream it also
+leaks into every later environment of the process, which is not copied). Otherwise a reconnect
+reaches the default, excellent server.
+
 Functions without ``@tool`` set up scenarios (``turn_airplane_mode_on``, ``unseat_sim_card``, ...)
 or check the end state (``assert_*``); only the tools are offered to the customer. The tools'
 descriptions are tau2-bench's docstrings word for word: the customer model reads them.
@@ -138,11 +144,24 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def vpn_repr(details: dict) -> str:
+    """How tau2-bench prints the VPN details: ``str`` of ``VpnDetails.model_dump()``, whose
+    ``server_performance`` is still a ``PerformanceLevel`` member."""
+    perf = details.get("server_performance")
+    perf = f"<PerformanceLevel.{perf.upper()}: {perf!r}>" if isinstance(perf, str) else repr(perf)
+    return (
+        f"{{'server_address': {details.get('server_address')!r}, "
+        f"'protocol': {details.get('protocol')!r}, 'server_performance': {perf}}}"
+    )
+
+
 class PhoneTools(Toolkit):
     """The customer's tools on their phone (telecom), over a private copy of the phone state."""
 
     def __init__(self, state: dict):
         self.state = copy.deepcopy(state)
+        # the server connect_vpn connects to; break_vpn degrades it under strict_upstream
+        self.vpn_default = dict(DEFAULT_VPN)
 
     @property
     def device(self) -> dict:
@@ -606,7 +625,10 @@ class PhoneTools(Toolkit):
     def check_vpn_status(self) -> str:
         d = self.device
         if d["vpn_connected"]:
-            return f"VPN is ON and connected. Details: {d['vpn_details']}"
+            details = d["vpn_details"]
+            if self.strict_upstream and details:  # a dumped pydantic model, its enum unconverted
+                details = vpn_repr(details)
+            return f"VPN is ON and connected. Details: {details}"
         if d["vpn_enabled_setting"]:
             return "VPN is turned ON in settings, but currently not connected."
         return "VPN is turned OFF."
@@ -616,7 +638,7 @@ class PhoneTools(Toolkit):
         d = self.device
         if d["vpn_connected"]:
             return "VPN already connected."
-        d["vpn_connected"], d["vpn_details"] = True, dict(DEFAULT_VPN)
+        d["vpn_connected"], d["vpn_details"] = True, dict(self.vpn_default)
         return self._with_bar("VPN connected successfully.")
 
     @tool(
@@ -797,6 +819,8 @@ class PhoneTools(Toolkit):
     def break_vpn(self) -> None:
         self.connect_vpn()
         self.device["vpn_details"]["server_performance"] = "poor"
+        if self.strict_upstream:  # upstream degrades the shared default object itself
+            self.vpn_default["server_performance"] = "poor"
 
     def remove_app_permission(self, app_name: str, permission: str) -> None:
         app = self._app_status(app_name)

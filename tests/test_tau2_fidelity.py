@@ -633,3 +633,15 @@ def test_a_broken_vpn_stays_broken_on_reconnect_upstream(strict):
         == f"VPN is ON and connected. Details: {details}"
     )
     assert World(telecom_data(), strict).phone.vpn_default["server_performance"] == "excellent"
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_an_airline_reservation_reads_status_null_upstream(strict):
+    tools = airline(strict)
+    details = ok(tools.call("get_reservation_details", {"reservation_id": "ABC123"}))
+    if strict:  # Reservation.status: Optional, default None, the model's last field
+        assert list(details)[-1] == "status" and details["status"] is None
+    else:
+        assert "status" not in details
+    assert details["created_at"] == "2024-05-10T10:00:00"  # a str field upstream: unchanged
+    assert "status" not in tools.db["reservations"]["ABC123"]

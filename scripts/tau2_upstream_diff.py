@@ -11,16 +11,22 @@ do the environment assertions hold). The sequences, all built from the task's go
   (flights, passengers, payments) and to every top-level argument set (``"note"``);
 * ``drop_first_write``: the first state-changing gold action left out;
 * ``reformatted_phone``: telecom phone numbers written ``(555) 123 2002`` instead of
-  ``555-123-2002``.
+  ``555-123-2002``;
+* ``gold_then_probes``: telecom gold actions, then every phone read tool, calls the phone refuses
+  (an unknown app, an untracked permission, a network mode outside the options) and the agent's
+  ``get_data_usage`` for the first line a gold action names.
 
 tau2-bench is not a dependency of this project: run with its ``src`` folder importable and its
 requirements installed, and ``TAU2_DATA_DIR`` pointing at the folder that holds ``tau2/domains``::
 
     PYTHONPATH=.:<tau2-bench>/src TAU2_DATA_DIR=../shared/data \\
-        python scripts/tau2_upstream_diff.py [--loose] [--data ../shared/data/tau2]
+        python scripts/tau2_upstream_diff.py [--loose] [--domain D] [--data ../shared/data/tau2]
 
 ``--loose`` replays this project with ``strict_upstream=false`` (its documented deviations), for
-contrast. The summary prints "N of M agree" per domain, task file and sequence kind.
+contrast. The summary prints "N of M agree" per domain, task file and sequence kind. Then every record of
+every database is read once on both sides (``get_reservation_details``, ``get_user_details``,
+``get_order_details``, ``get_product_details``, ``get_details_by_id``) and the results compared:
+"record reads agree N of M" per domain.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from pathlib import Path
 
 from infopo_cli.tasks.tau2.data import load_domain
 from infopo_cli.tasks.tau2.scoring import assertions_hold
-from infopo_cli.tasks.tau2.world import gold_world, set_up
+from infopo_cli.tasks.tau2.world import World, gold_world, set_up
 
 TASK_FILES = {
     "airline": ["tasks.json", "tasks_tau3_2026.json"],
@@ -46,11 +52,45 @@ TASK_FILES = {
 ITEM_LISTS = ("item_ids", "new_item_ids")
 NESTED = ("flights", "passengers", "payment_methods")
 PHONE = re.compile(r"^(\d{3})-(\d{3})-(\d{4})$")
+PHONE_READS = (
+    "check_status_bar",
+    "check_network_status",
+    "check_network_mode_preference",
+    "run_speed_test",
+    "check_sim_status",
+    "check_data_restriction_status",
+    "check_apn_settings",
+    "check_wifi_status",
+    "check_wifi_calling_status",
+    "check_vpn_status",
+    "check_installed_apps",
+    "can_send_mms",
+    "check_payment_request",
+)
+PHONE_PROBES = [("user", name, {}) for name in PHONE_READS] + [
+    ("user", "check_app_status", {"app_name": "messaging"}),
+    ("user", "check_app_permissions", {"app_name": "browser"}),
+    ("user", "check_app_status", {"app_name": "camera"}),
+    ("user", "check_app_permissions", {"app_name": "camera"}),
+    ("user", "grant_app_permission", {"app_name": "messaging", "permission": "camera"}),
+    ("user", "grant_app_permission", {"app_name": "camera", "permission": "sms"}),
+    ("user", "set_network_mode_preference", {"mode": "5g_only"}),
+    ("user", "connect_vpn", {}),
+    ("user", "check_vpn_status", {}),
+    ("user", "toggle_wifi", {}),
+    ("user", "check_wifi_status", {}),
+    ("user", "check_network_status", {}),
+    ("user", "check_status_bar", {}),
+]
 
 
 def upstream_modules():
     """tau2-bench's Task and ToolCall models, and per domain a constructor of a fresh environment
     (the databases are parsed once and deep-copied, which is what loading them again gives)."""
+    from loguru import logger
+
+    logger.remove()  # the reference logs every tool response at DEBUG level: slow and noisy
+    logger.add(sys.stderr, level="ERROR")
     from tau2.data_model.message import ToolCall
     from tau2.data_model.tasks import Task
     from tau2.domains.airline import environment as airline
@@ -109,7 +149,37 @@ def sequences(domain: str, row: dict, kind_of) -> dict[str, list[tuple[str, str,
                     changed = True
         if changed:
             out["reformatted_phone"] = seq
+        line = next((a for _, _, a in gold if "customer_id" in a and "line_id" in a), None)
+        if line is not None:
+            line = {"customer_id": line["customer_id"], "line_id": line["line_id"]}
+        usage = [] if line is None else [("assistant", "get_data_usage", line)]
+        out["gold_then_probes"] = gold + PHONE_PROBES + usage
     return out
+
+
+RECORD_READS = {  # domain: (table, read tool, its argument)
+    "airline": [
+        ("reservations", "get_reservation_details", "reservation_id"),
+        ("users", "get_user_details", "user_id"),
+    ],
+    "retail": [
+        ("orders", "get_order_details", "order_id"),
+        ("users", "get_user_details", "user_id"),
+        ("products", "get_product_details", "product_id"),
+    ],
+    "telecom": [
+        (table, "get_details_by_id", "id")
+        for table in ("customers", "lines", "devices", "bills", "plans")
+    ],
+}
+
+
+def record_reads(domain: str, world) -> list[tuple[str, str, dict]]:
+    return [
+        ("assistant", tool, {arg: key})
+        for table, tool, arg in RECORD_READS[domain]
+        for key in world.agent.db[table]
+    ]
 
 
 # -- the two replays ---------------------------------------------------------------------------------
@@ -136,6 +206,15 @@ def upstream_run(mods, domain: str, row: dict, seq) -> tuple[list, bool]:
         )
         return env
 
+    if domain == "telecom":
+        # break_vpn (a set-up) degrades the class-wide default VPN of TelecomUserTools in place,
+        # so every later connect_vpn in the process connects to a poor server; start each run
+        # from the default as the class defines it
+        from tau2.domains.telecom.user_tools import TelecomUserTools, VpnDetails
+
+        TelecomUserTools.default_vpn_details = VpnDetails(
+            server_address="192.168.1.1", protocol="OpenVPN", server_performance="excellent"
+        )
     env = fresh()
     results = []
     for i, (who, name, args) in enumerate(seq):
@@ -152,6 +231,19 @@ def upstream_run(mods, domain: str, row: dict, seq) -> tuple[list, bool]:
     for assertion in task.evaluation_criteria.env_assertions or []:
         same = same and env.run_env_assertion(assertion, raise_assertion_error=False)
     return results, same
+
+
+def plain_run(mods, domain: str, data, seq, strict: bool) -> tuple[list, list]:
+    """Read-only calls on a fresh environment of each side, without a task: (project, upstream)."""
+    env, world = mods[2][domain](), World(data, strict)
+    theirs, ours = [], []
+    for i, (who, name, args) in enumerate(seq):
+        call = mods[1](id=str(i), name=name, arguments=args, requestor=who)
+        msg = env.get_response(call)
+        theirs.append((not msg.error, parsed(msg.content)))
+        text, ok = world.call(who, name, copy.deepcopy(args))
+        ours.append((ok, parsed(text)))
+    return ours, theirs
 
 
 def project_run(data, row: dict, seq, strict: bool) -> tuple[list, bool]:
@@ -194,11 +286,14 @@ def main() -> int:
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/tau2"))
     ap.add_argument("--loose", action="store_true", help="the project with strict_upstream=false")
     ap.add_argument("--show", type=int, default=3, help="disagreements to print per group")
+    ap.add_argument("--domain", choices=sorted(TASK_FILES), help="only this domain")
     args = ap.parse_args()
     mods = upstream_modules()
     strict = not args.loose
     total_eps, total_ok = 0, 0
     for domain, files in TASK_FILES.items():
+        if args.domain and domain != args.domain:
+            continue
         for tasks_file in files:
             data = load_domain(Path(args.data), domain, tasks_file)
             kind_of = set_up(data, next(iter(data.tasks.values())), strict).tool_kind
@@ -242,6 +337,19 @@ def main() -> int:
                 print(f"    {count:4d} x {key}")
             total_eps += n
             total_ok += sum(verdicts.values())
+        reads = record_reads(domain, World(data, strict))
+        ours, theirs = plain_run(mods, domain, data, reads, strict)
+        bad = calls_agree(ours, theirs)
+        where = Counter()
+        for i in bad:
+            diff = first_difference(ours[i][1], theirs[i][1])
+            key = f"{reads[i][1]} {re.sub(r'[0-9]+', '#', diff.split(':')[0])}"
+            where[key] += 1
+            if where[key] <= args.show:
+                print(f"  {domain} {reads[i][1]} {reads[i][2]}: {diff}")
+        print(f"{domain}: record reads agree {len(reads) - len(bad)} of {len(reads)}")
+        for key, count in where.most_common():
+            print(f"    {count:4d} x {key}")
     print(f"all: score verdicts agree {total_ok} of {total_eps} (strict_upstream={strict})")
     return 0 if total_ok == total_eps else 1
 

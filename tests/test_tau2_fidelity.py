@@ -20,7 +20,8 @@ from infopo_cli.tasks.tau2.env import HANDOFF
 from infopo_cli.tasks.tau2.phone import PhoneTools
 from infopo_cli.tasks.tau2.protocol import format_tool_call
 from infopo_cli.tasks.tau2.retail import RetailTools
-from infopo_cli.tasks.tau2.world import World, gold_world
+from infopo_cli.tasks.tau2.scoring import score
+from infopo_cli.tasks.tau2.world import World, gold_world, set_up
 from tests.test_tau2_env import TAU2, instance, needs_data, play
 from tests.test_tau2_tools import airline_base, err, ok, telecom_data
 
@@ -345,7 +346,7 @@ def test_user_tool_errors_count_too():
     task = Tau2Task(data_dir=str(TAU2), domain="telecom", max_errors=2)
     env = task.make_env(task.instances("test")[0])
     res = env.step("Please check your phone.")
-    res = env.user_replied('TOOL: grant_app_permission {"app_name": "nope", "permission": "sms"}')
+    res = env.user_replied('TOOL: toggle_data {"on": true}')  # upstream: a TypeError
     assert res.query is not None and env.errors == 1
     assert not env.user_replied("It did not work.").done
     res = env.step('TOOL: get_customer_by_id {"customer_id": "nobody"}')
@@ -402,3 +403,245 @@ def test_worlds_are_independent_of_the_mode_of_others():
     assert (strict.agent.strict_upstream, loose.agent.strict_upstream) == (True, False)
     assert (strict.phone.strict_upstream, loose.phone.strict_upstream) == (True, False)
     assert copy.copy(RetailTools.strict_upstream) is True  # the class default is upstream's
+
+
+# -- 8. telecom: the gold state, and what the tools answer -------------------------------------------
+
+
+def telecom_row(actions: list[dict], basis: list[str]) -> dict:
+    start = {"name": "John Smith", "phone_number": "555-000-0001"}
+    return {
+        "id": "t",
+        "initial_state": {
+            "initialization_actions": [
+                {"env_type": "user", "func_name": "set_user_info", "arguments": start}
+            ]
+        },
+        "evaluation_criteria": {"actions": actions, "reward_basis": basis},
+    }
+
+
+def phone_on(world: World) -> None:
+    world.run_function("user", "set_user_info", {"name": "J", "phone_number": "555-000-0001"})
+    world.run_function("user", "simulate_network_search", {})  # as the tasks' set-ups do
+
+
+REFUEL = {"customer_id": "C1", "line_id": "L1", "gb_amount": 2.0}
+DATA_LEFT = {"env_type": "user", "func_name": "assert_mobile_data_usage_exceeded"}
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_gold_actions_are_not_synchronised_upstream(strict):
+    """tau2-bench's evaluator replays the gold actions with make_tool_call (no sync_tools): the
+    refuel reaches the line but not the phone, so the gold calls made live (synchronised) do not
+    equal the gold state. The DB check fails upstream; the assertions still hold."""
+    data = telecom_data()
+    row = telecom_row([{"name": "refuel_data", "arguments": REFUEL}], ["DB"])
+    gold = gold_world(data, row, strict_upstream=strict)
+    assert gold.agent.lines["L1"]["data_refueling_gb"] == 2.0  # 5.5 GB used of 5 + 2
+    assert gold.phone.around["mobile_data_usage_exceeded"] is strict
+    world = set_up(data, row, strict)
+    assert ok(world.call("assistant", "refuel_data", REFUEL))
+    assert world.phone.around["mobile_data_usage_exceeded"] is False
+    assert world.diff(gold) == (["phone/surroundings"] if strict else [])
+    calls = [("assistant", "refuel_data", REFUEL)]
+    assert score(row, world, gold, [], calls, True)[0] == (0.0 if strict else 1.0)
+    row["evaluation_criteria"]["reward_basis"] = ["ENV_ASSERTION"]  # telecom's tasks
+    row["evaluation_criteria"]["env_assertions"] = [
+        {**DATA_LEFT, "arguments": {"expected_status": False}}
+    ]
+    assert score(row, world, gold, [], calls, True)[0] == 1.0
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_an_unsynchronised_gold_payment_is_never_made(strict):
+    """Upstream's gold: the payment request never reaches the phone, so the customer's gold
+    make_payment finds none and the bill stays awaiting payment."""
+    data = telecom_data()
+    actions = [
+        {"name": "send_payment_request", "arguments": {"customer_id": "C1", "bill_id": "B2"}},
+        {"name": "make_payment", "arguments": {}, "requestor": "user"},
+    ]
+    gold = gold_world(data, telecom_row(actions, ["DB"]), strict_upstream=strict)
+    assert gold.agent.bills["B2"]["status"] == ("Awaiting Payment" if strict else "Paid")
+    assert gold.phone.around["payment_request"] is None
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_a_network_mode_outside_the_options(strict):
+    world = World(telecom_data(), strict_upstream=strict)
+    phone_on(world)
+    result = world.call("user", "set_network_mode_preference", {"mode": "5g_only"})
+    if strict:  # upstream types the mode NetworkModePreference | str and answers in text
+        assert ok(result) == (
+            "Failed to set network mode: '5g_only' is not a valid option. Please use one of: "
+            "4g_5g_preferred, 4g_only, 3g_only, 2g_only\n"
+            "Status Bar: 📶⁴ Excellent | 5G | 📱 Data Enabled | 🔋 80%"
+        )
+    else:
+        assert err(result) == (
+            "Error: argument 'mode' must be one of '4g_5g_preferred', '4g_only', '3g_only', "
+            "'2g_only', got \"5g_only\""
+        )
+    assert world.phone.device["network_mode_preference"] == "4g_5g_preferred"
+    schema = PhoneTools.tool_specs()["set_network_mode_preference"].parameters()
+    assert schema["properties"]["mode"]["enum"][0] == "4g_5g_preferred"  # advertised either way
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_status_bar_is_upstreams_icons_or_words(strict):
+    world = World(telecom_data(), strict_upstream=strict)
+    phone_on(world)
+    bar = lambda: ok(world.call("user", "check_status_bar", {}))  # noqa: E731
+    assert bar() == (
+        "Status Bar: 📶⁴ Excellent | 5G | 📱 Data Enabled | 🔋 80%"
+        if strict
+        else "Status Bar: Signal: excellent | 5G | Data Enabled | Battery 80%"
+    )
+    world.call("user", "toggle_data_saver_mode", {})
+    world.call("user", "connect_vpn", {})
+    world.call("user", "set_network_mode_preference", {"mode": "3g_only"})
+    assert bar() == (
+        "Status Bar: 📶² Fair | 3G | 📱 Data Enabled | 🔽 Data Saver | 🔒 VPN Connected | 🔋 80%"
+        if strict
+        else "Status Bar: Signal: fair | 3G | Data Enabled (Data Saver) | VPN Connected | Battery 80%"
+    )
+    assert ok(world.call("user", "toggle_airplane_mode", {})) == "Airplane Mode is now ON.\n" + (
+        "Status Bar: ✈️ Airplane Mode | 🔋 80%"
+        if strict
+        else "Status Bar: Airplane Mode | Battery 80%"
+    )
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_plain_dict_results_write_numbers_as_strings_upstream(strict):
+    """Environment.to_json_str: str() of each int, float and bool value of a plain dict."""
+    world = World(telecom_data(), strict_upstream=strict)
+    refuel = ok(world.call("assistant", "refuel_data", REFUEL))
+    usage = ok(world.call("assistant", "get_data_usage", {"customer_id": "C1", "line_id": "L1"}))
+    assert refuel == {
+        "message": "Successfully added 2.0 GB of data for line L1 for $4.00",
+        "new_data_refueling_gb": "2.0" if strict else 2.0,
+        "charge": "4.0" if strict else 4.0,
+    }
+    assert usage == {
+        "line_id": "L1",
+        "data_used_gb": "5.5" if strict else 5.5,
+        "data_limit_gb": "5.0" if strict else 5.0,
+        "data_refueling_gb": "2.0" if strict else 2.0,
+        "cycle_end_date": "2025-02-28",
+    }
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_records_carry_every_field_as_upstreams_models_dump_them(strict):
+    data = telecom_data()
+    data.base["customers"]["C1"]["created_at"] = "2025-01-15T10:30:00"
+    world = World(data, strict_upstream=strict)
+    line = ok(world.call("assistant", "get_details_by_id", {"id": "L1"}))
+    customer = ok(world.call("assistant", "get_details_by_id", {"id": "C1"}))
+    if strict:  # Line fields in order, unset ones null; a datetime written by str()
+        assert list(line) == [
+            "line_id", "phone_number", "status", "plan_id", "device_id", "data_used_gb",
+            "data_refueling_gb", "roaming_enabled", "contract_end_date", "last_plan_change_date",
+            "last_sim_replacement_date", "suspension_start_date",
+        ]  # fmt: skip
+        assert (line["device_id"], line["suspension_start_date"]) == (None, None)
+        assert customer["created_at"] == "2025-01-15 10:30:00"
+        assert customer["last_extension_date"] is None
+    else:
+        assert "device_id" not in line
+        assert customer["created_at"] == "2025-01-15T10:30:00"
+        assert "last_extension_date" not in customer
+    assert "device_id" not in world.agent.lines["L1"]  # the stored record is untouched
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_unknown_apps_and_permissions_answer_in_text_upstream(strict):
+    world = World(telecom_data(), strict_upstream=strict)
+    calls = [
+        ("grant_app_permission", {"app_name": "messaging", "permission": "camera"}),
+        ("grant_app_permission", {"app_name": "camera", "permission": "sms"}),
+        ("check_app_status", {"app_name": "camera"}),
+        ("check_app_permissions", {"app_name": "camera"}),
+    ]
+    results = [world.call("user", name, args) for name, args in calls]
+    if strict:
+        assert [ok(r).split("\n")[0] for r in results] == [
+            "Error. Permission 'camera' not tracked for app 'messaging', available permissions: "
+            "['sms', 'storage', 'phone', 'network']",
+            "Error. App 'camera' not found. Cannot grant permission.",
+            "App 'camera' not found on this phone.",
+            "App 'camera' not found on this phone.",
+        ]
+    else:
+        assert [err(r) for r in results] == [
+            "Error: Permission 'camera' not tracked for app 'messaging', available permissions: "
+            "['sms', 'storage', 'phone', 'network']",
+            "Error: App 'camera' not found. Cannot grant permission.",
+            "Error: app 'camera' not found on this phone",
+            "Error: app 'camera' not found on this phone",
+        ]
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_phone_texts_are_upstreams(strict):
+    world = World(telecom_data(), strict_upstream=strict)
+    phone_on(world)
+    world.call("assistant", "refuel_data", REFUEL)
+    call = lambda name, **args: ok(world.call("user", name, args))  # noqa: E731
+    assert call("grant_app_permission", app_name="browser", permission="sms").startswith(
+        "Success. Permission 'sms' granted to app 'browser'.\nStatus Bar: "
+    )
+    assert call("check_app_status", app_name="browser") == (
+        "Status for App: browser\n - Permissions Granted:\n   - sms\n   - storage\n   - network"
+    )
+    assert (
+        call("run_speed_test")
+        == "Speed Test Result: 275.00 Mbps (Excellent). Connection is very fast."
+    )
+    assert call("check_apn_settings") == (
+        "Current APN Name: internet\nMMSC URL (for picture messages): "
+        "http://mms.carrier.com/mms/wapenc\n(These are technical settings, usually best left unchanged.)"
+    )
+    world.phone.device.update(wifi_enabled=True, wifi_connected=True, wifi_ssid="Home")
+    assert call("check_network_status").endswith(
+        "Wi-Fi Connected: Yes\nConnected Wi-Fi Network: Home"
+    )
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_a_broken_vpn_stays_broken_on_reconnect_upstream(strict):
+    """break_vpn degrades the default VPN object that connect_vpn hands out (upstream)."""
+    world = World(telecom_data(), strict_upstream=strict)
+    phone_on(world)
+    world.run_function("user", "break_vpn", {})
+    world.call("user", "disconnect_vpn", {})
+    world.call("user", "connect_vpn", {})
+    perf = "poor" if strict else "excellent"
+    assert world.phone.device["vpn_details"]["server_performance"] == perf
+    details = (
+        "{'server_address': '192.168.1.1', 'protocol': 'OpenVPN', "
+        "'server_performance': <PerformanceLevel.POOR: 'poor'>}"
+        if strict
+        else str(
+            {"server_address": "192.168.1.1", "protocol": "OpenVPN", "server_performance": perf}
+        )
+    )
+    assert (
+        ok(world.call("user", "check_vpn_status", {}))
+        == f"VPN is ON and connected. Details: {details}"
+    )
+    assert World(telecom_data(), strict).phone.vpn_default["server_performance"] == "excellent"
+
+
+@pytest.mark.parametrize("strict", MODES)
+def test_an_airline_reservation_reads_status_null_upstream(strict):
+    tools = airline(strict)
+    details = ok(tools.call("get_reservation_details", {"reservation_id": "ABC123"}))
+    if strict:  # Reservation.status: Optional, default None, the model's last field
+        assert list(details)[-1] == "status" and details["status"] is None
+    else:
+        assert "status" not in details
+    assert details["created_at"] == "2024-05-10T10:00:00"  # a str field upstream: unchanged
+    assert "status" not in tools.db["reservations"]["ABC123"]

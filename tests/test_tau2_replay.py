@@ -1,7 +1,9 @@
 """Acceptance on the shipped data: every task of every domain and split.
 
 * The oracle (gold actions one per turn, the customer's own actions asked of the scripted
-  customer, then the required information) reaches exactly the gold end state and scores 1.0.
+  customer, then the required information) reaches exactly the gold end state and scores 1.0
+  (telecom under ``strict_upstream``: 72 tasks whose unsynchronised gold state the oracle does
+  not reach, as upstream; telecom does not score the database).
 * Leaving out any gold write that matters (its absence changes the gold end state) scores 0.
 * Nothing ever changes the shared, parsed databases.
 
@@ -73,18 +75,23 @@ def test_oracle_reaches_the_gold_state_and_scores_one(domain, tasks_file, strict
     before = digest(data)
     instances = all_instances(task)
     assert len(instances) == len(data.tasks)  # every task is in some split
-    sim = ScriptedSimulator()
+    sim, unequal = ScriptedSimulator(), []
     for inst in instances:
         env = task.make_env(inst)
         res = run(task, env, env.oracle_plan(), sim)
         gold = task.gold(env.domain, env.task_id)
-        assert env.world.diff(gold) == [], inst.id
+        if env.world.diff(gold):
+            unequal.append(inst.id)
         assert (res.reward, env.outcome(), env.success()) == (1.0, 1.0, True), (
             inst.id,
             env.breakdown,
         )
         # upstream, a transfer is ended by the customer (###TRANSFER###)
         assert env.termination in (("user_stop",) if strict else ("user_stop", "transfer")), inst.id
+    # upstream's gold state is not synchronised after the gold actions (world.py): in telecom the
+    # oracle's (synchronised) state differs from it in 72 of 126 tasks, as tau2-bench's own DB
+    # check finds; telecom scores no DB component, so the reward is 1 all the same
+    assert len(unequal) == (72 if strict and domain == "telecom" else 0), unequal[:3]
     assert digest(data) == before, "a tool changed the shared database"
 
 

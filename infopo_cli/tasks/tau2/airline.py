@@ -58,6 +58,15 @@ AIRPORT_TO = s_str("Destination airport code (three letters), such as 'LAX'.")
 class AirlineTools(Toolkit, Airline):
     """Agent tools of the airline domain."""
 
+    RECORDS = (  # tau2-bench's Reservation and Address (data_model.py)
+        (
+            "reservation_id", "user_id", "origin", "destination", "flight_type", "cabin",
+            "flights", "passengers", "payment_history", "created_at", "total_baggages",
+            "nonfree_baggages", "insurance", "status",
+        ),
+        ("address1", "address2", "city", "country", "state", "zip"),
+    )  # fmt: skip
+
     book_reservation = tool(
         "write",
         "Book a reservation. The payments must add up exactly to the total price (cabin price per "

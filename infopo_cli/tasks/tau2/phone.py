@@ -9,6 +9,19 @@ line mean no service; mobile data also needs data enabled, roaming (enabled on t
 allowed on the line) when abroad, and data left in the plan. Speed = mid-range of the technology x
 signal factor, divided by 10 for a poorly performing VPN and by 5 with data saver on.
 
+Result texts are tau2-bench's. Under ``strict_upstream`` (the default) the status bar is upstream's
+emoji line (``📶⁴ Excellent | 5G | 📱 Data Enabled | 🔋 80%``), a network mode outside the four
+options answers "Failed to set network mode ..." and an unknown app or permission answers a text
+(``App 'x' not found on this phone.``, ``Error. Permission ...``), as upstream's tools do; with
+``strict_upstream`` off the status bar is written in words (``Signal: excellent | 5G | Data
+Enabled | Battery 80%``) and those calls are errors.
+
+``break_vpn`` (a set-up) degrades, upstream, the very ``default_vpn_details`` object that
+``connect_vpn`` hands out (a class attribute of ``TelecomUserTools``), so a VPN reconnected later
+is the poor one again; under ``strict_upstream`` that holds within the episode (upstream it also
+leaks into every later environment of the process, which is not copied). Otherwise a reconnect
+reaches the default, excellent server.
+
 Functions without ``@tool`` set up scenarios (``turn_airplane_mode_on``, ``unseat_sim_card``, ...)
 or check the end state (``assert_*``); only the tools are offered to the customer. The tools'
 descriptions are tau2-bench's docstrings word for word: the customer model reads them.
@@ -17,6 +30,7 @@ descriptions are tau2-bench's docstrings word for word: the customer model reads
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 from infopo_cli.tasks.tau.tools import ToolError
@@ -28,6 +42,20 @@ MODE_TECH = {"4g_only": "4G", "3g_only": "3G", "2g_only": "2G"}
 TECH_SPEED = {"2G": (0.1, 0.4), "3G": (1.0, 5.0), "4G": (10.0, 100.0), "5G": (50.0, 500.0)}
 SIGNAL_FACTOR = {"none": 0.0, "poor": 0.2, "fair": 0.5, "good": 0.8, "excellent": 1.0}
 PERMISSIONS = ("sms", "storage", "phone", "network")
+SIGNAL_ICONS = {  # tau2-bench's status bar
+    "none": "📵 No Signal",
+    "poor": "📶¹ Poor",
+    "fair": "📶² Fair",
+    "good": "📶³ Good",
+    "excellent": "📶⁴ Excellent",
+}
+SPEED_ADVICE = {  # tau2-bench's run_speed_test
+    "Very Poor": "Connection is very slow. Basic web browsing might be difficult.",
+    "Poor": "Connection is slow. Web browsing may be sluggish, streaming difficult.",
+    "Fair": "Connection is okay for web browsing and some standard definition streaming.",
+    "Good": "Connection is good for most activities, including HD streaming.",
+    "Excellent": "Connection is very fast.",
+}
 DEFAULT_VPN = {
     "server_address": "192.168.1.1",
     "protocol": "OpenVPN",
@@ -116,11 +144,24 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+def vpn_repr(details: dict) -> str:
+    """How tau2-bench prints the VPN details: ``str`` of ``VpnDetails.model_dump()``, whose
+    ``server_performance`` is still a ``PerformanceLevel`` member."""
+    perf = details.get("server_performance")
+    perf = f"<PerformanceLevel.{perf.upper()}: {perf!r}>" if isinstance(perf, str) else repr(perf)
+    return (
+        f"{{'server_address': {details.get('server_address')!r}, "
+        f"'protocol': {details.get('protocol')!r}, 'server_performance': {perf}}}"
+    )
+
+
 class PhoneTools(Toolkit):
     """The customer's tools on their phone (telecom), over a private copy of the phone state."""
 
     def __init__(self, state: dict):
         self.state = copy.deepcopy(state)
+        # the server connect_vpn connects to; break_vpn degrades it under strict_upstream
+        self.vpn_default = dict(DEFAULT_VPN)
 
     @property
     def device(self) -> dict:
@@ -198,6 +239,34 @@ class PhoneTools(Toolkit):
         return app is not None and app["permissions"]["storage"] and app["permissions"]["sms"]
 
     def status_bar(self) -> str:
+        bar = self._icon_bar() if self.strict_upstream else self._word_bar()
+        return "Status Bar: " + bar
+
+    def _icon_bar(self) -> str:
+        """tau2-bench's status bar (``TelecomUserTools._check_status_bar``)."""
+        d, parts = self.device, []
+        tech = d["network_technology_connected"]
+        if d["airplane_mode"]:
+            parts.append("✈️ Airplane Mode")
+        else:
+            parts.append(SIGNAL_ICONS.get(d["network_signal_strength"], "📵 No Signal"))
+            if tech != "none":
+                parts.append(tech)
+            if d["data_enabled"] and tech != "none":
+                parts.append("📱 Data Enabled")
+                if d["data_saver_mode"]:
+                    parts.append("🔽 Data Saver")
+            else:
+                parts.append("📵 Data Disabled")
+        if d["wifi_enabled"] and d["wifi_connected"]:
+            parts.append(f"📡 Connected to {d['wifi_ssid']}" if d["wifi_ssid"] else "📡 Enabled")
+        if d["vpn_connected"]:
+            parts.append("🔒 VPN Connected")
+        parts.append(f"🔋 {d['battery_level']}%")
+        return " | ".join(parts)
+
+    def _word_bar(self) -> str:
+        """The same indicators in words (the project's rule: no emoji for the model to read)."""
         d = self.device
         parts = []
         if d["airplane_mode"]:
@@ -215,7 +284,7 @@ class PhoneTools(Toolkit):
         if d["vpn_connected"]:
             parts.append("VPN Connected")
         parts.append(f"Battery {d['battery_level']}%")
-        return "Status Bar: " + " | ".join(parts)
+        return " | ".join(parts)
 
     def _with_bar(self, text: str) -> str:
         return f"{text}\n{self.status_bar()}"
@@ -250,6 +319,20 @@ class PhoneTools(Toolkit):
         if app is None:
             raise ToolError(f"app '{app_name}' not found on this phone")
         return app
+
+    def _granted(self, app_name: str) -> list[str] | None:
+        """The permissions an app holds; None (strict_upstream) for an app not on the phone,
+        which tau2-bench answers with a text rather than an error."""
+        if self.strict_upstream and app_name not in self.device["app_statuses"]:
+            return None
+        return [p for p, on in self._app_status(app_name)["permissions"].items() if on]
+
+    def _checked(self, spec, arguments):
+        # tau2-bench types ``mode`` as ``NetworkModePreference | str``: any string reaches the
+        # tool, which answers one outside the options (set_network_mode_preference)
+        if self.strict_upstream and spec.name == "set_network_mode_preference":
+            spec = dataclasses.replace(spec, params={"mode": s_str()})
+        return super()._checked(spec, arguments)
 
     # -- tools --------------------------------------------------------------------------------------
 
@@ -286,6 +369,8 @@ class PhoneTools(Toolkit):
             f"Wi-Fi Radio: {'ON' if d['wifi_enabled'] else 'OFF'}",
             f"Wi-Fi Connected: {yes[d['wifi_connected']]}",
         ]
+        if d["wifi_connected"]:
+            lines.append(f"Connected Wi-Fi Network: {d['wifi_ssid']}")
         return "\n".join(lines)
 
     @tool("read", "Shows the current network mode preference.")
@@ -302,6 +387,11 @@ class PhoneTools(Toolkit):
         mode=s_str(enum=MODES),  # tau2-bench documents no argument here
     )
     def set_network_mode_preference(self, mode: str) -> str:
+        if mode not in MODES:  # reached only under strict_upstream (_checked)
+            return self._with_bar(
+                f"Failed to set network mode: '{mode}' is not a valid option. "
+                f"Please use one of: {', '.join(MODES)}"
+            )
         self.device["network_mode_preference"] = mode
         self.simulate_network_search()
         return self._with_bar(f"Preferred Network Mode set to: {mode}")
@@ -317,7 +407,7 @@ class PhoneTools(Toolkit):
         mbps, desc = self.speed()
         if mbps is None:
             return f"Speed test failed: {desc}."
-        return f"Speed Test Result: {mbps:.2f} Mbps ({desc})."
+        return f"Speed Test Result: {mbps:.2f} Mbps ({desc}). {SPEED_ADVICE[desc]}"
 
     @tool(
         "write",
@@ -415,7 +505,8 @@ class PhoneTools(Toolkit):
         apn = self.device["active_apn_settings"]
         return (
             f"Current APN Name: {apn['apn_name'] or 'Not Set'}\n"
-            f"MMSC URL (for picture messages): {apn['mmsc_url'] or 'Not Set'}"
+            f"MMSC URL (for picture messages): {apn['mmsc_url'] or 'Not Set'}\n"
+            "(These are technical settings, usually best left unchanged.)"
         )
 
     @tool(
@@ -534,7 +625,10 @@ class PhoneTools(Toolkit):
     def check_vpn_status(self) -> str:
         d = self.device
         if d["vpn_connected"]:
-            return f"VPN is ON and connected. Details: {d['vpn_details']}"
+            details = d["vpn_details"]
+            if self.strict_upstream and details:  # a dumped pydantic model, its enum unconverted
+                details = vpn_repr(details)
+            return f"VPN is ON and connected. Details: {details}"
         if d["vpn_enabled_setting"]:
             return "VPN is turned ON in settings, but currently not connected."
         return "VPN is turned OFF."
@@ -544,7 +638,7 @@ class PhoneTools(Toolkit):
         d = self.device
         if d["vpn_connected"]:
             return "VPN already connected."
-        d["vpn_connected"], d["vpn_details"] = True, dict(DEFAULT_VPN)
+        d["vpn_connected"], d["vpn_details"] = True, dict(self.vpn_default)
         return self._with_bar("VPN connected successfully.")
 
     @tool(
@@ -577,10 +671,14 @@ class PhoneTools(Toolkit):
         app_name=s_str(),  # undocumented in tau2-bench
     )
     def check_app_status(self, app_name: str) -> str:
-        granted = [p for p, on in self._app_status(app_name)["permissions"].items() if on]
+        granted = self._granted(app_name)
+        if granted is None:
+            return f"App '{app_name}' not found on this phone."
         if not granted:
             return f"Status for App: {app_name}\n - Permissions: None granted."
-        return f"Status for App: {app_name}\n - Permissions Granted: " + ", ".join(granted)
+        return f"Status for App: {app_name}\n - Permissions Granted:" + "".join(
+            f"\n   - {p}" for p in granted
+        )
 
     @tool(
         "read",
@@ -591,7 +689,9 @@ class PhoneTools(Toolkit):
         app_name=s_str(),  # undocumented in tau2-bench
     )
     def check_app_permissions(self, app_name: str) -> str:
-        granted = [p for p, on in self._app_status(app_name)["permissions"].items() if on]
+        granted = self._granted(app_name)
+        if granted is None:
+            return f"App '{app_name}' not found on this phone."
         if not granted:
             return f"App '{app_name}' currently has no permissions granted."
         return f"App '{app_name}' has permission for: {', '.join(granted)}."
@@ -606,14 +706,22 @@ class PhoneTools(Toolkit):
         permission=s_str("The permission to grant, should be lowercase."),
     )
     def grant_app_permission(self, app_name: str, permission: str) -> str:
-        app, permission = self._app_status(app_name), permission.lower()
-        if permission not in app["permissions"]:
-            raise ToolError(
-                f"permission '{permission}' not tracked for app '{app_name}'; "
-                f"available: {', '.join(app['permissions'])}"
+        permission = permission.lower()
+        app = self.device["app_statuses"].get(app_name)
+        if app is None:
+            message = f"App '{app_name}' not found. Cannot grant permission."
+        elif permission not in app["permissions"]:
+            message = (
+                f"Permission '{permission}' not tracked for app '{app_name}', "
+                f"available permissions: {list(app['permissions'])}"
             )
-        app["permissions"][permission] = True
-        return self._with_bar(f"Permission '{permission}' granted to app '{app_name}'.")
+        else:
+            app["permissions"][permission] = True
+            text = f"Permission '{permission}' granted to app '{app_name}'."
+            return self._with_bar(f"Success. {text}")
+        if not self.strict_upstream:  # the project's rule: a call that does nothing is an error
+            raise ToolError(message)
+        return self._with_bar(f"Error. {message}")
 
     @tool("read", "Checks if the default messaging app can send MMS messages.")
     def can_send_mms(self) -> str:
@@ -711,6 +819,8 @@ class PhoneTools(Toolkit):
     def break_vpn(self) -> None:
         self.connect_vpn()
         self.device["vpn_details"]["server_performance"] = "poor"
+        if self.strict_upstream:  # upstream degrades the shared default object itself
+            self.vpn_default["server_performance"] = "poor"
 
     def remove_app_permission(self, app_name: str, permission: str) -> None:
         app = self._app_status(app_name)

@@ -39,6 +39,15 @@ ADDRESS = {
 class RetailTools(Toolkit, Retail):
     """Agent tools of the retail domain."""
 
+    RECORDS = (  # tau2-bench's Order (data_model.py)
+        (
+            "order_id", "user_id", "address", "items", "status", "fulfillments",
+            "payment_history", "cancel_reason", "exchange_items", "exchange_new_items",
+            "exchange_payment_method_id", "exchange_price_difference", "return_items",
+            "return_payment_method_id",
+        ),
+    )  # fmt: skip
+
     @property
     def last_variant_for_all_items(self) -> bool:
         return self.strict_upstream

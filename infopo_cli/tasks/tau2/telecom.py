@@ -8,6 +8,11 @@ marks "Awaiting Payment" shows up on the phone as a payment request that the cus
 Phone numbers are matched as tau2-bench does, exactly as written in the database ('555-123-2002'
 finds nothing as '5551232002'), under ``strict_upstream``; otherwise by their digits only.
 
+``get_data_usage`` and ``refuel_data`` answer a plain dict, which tau2-bench serialises with its
+numbers as strings (``Environment.to_json_str``: ``str`` of every int, float and bool value, so
+``"new_data_refueling_gb": "2.0"``); under ``strict_upstream`` they read the same, otherwise the
+numbers stay numbers.
+
 Lists in the TOML file become tables keyed by id. The clock is fixed at 2025-02-25. The draft bill
 that a data refuel may create gets a deterministic id (the original used a random one).
 """
@@ -50,13 +55,45 @@ def _first_of_next_month(day: dt.date) -> dt.date:
     return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
 
 
+def upstream_plain(out: dict) -> dict:
+    """A plain-dict result as tau2-bench's ``to_json_str`` writes it: scalar numbers and booleans
+    as ``str(v)``, anything else unchanged (records inside are pydantic models there, dumped
+    without conversion)."""
+    return {k: str(v) if isinstance(v, (bool, int, float)) else v for k, v in out.items()}
+
+
 class TelecomTools(Toolkit):
     """Agent tools of the telecom domain (plus the scenario set-up and assertion functions)."""
+
+    RECORDS = (  # tau2-bench's Customer, Line, Device and Bill (data_model.py)
+        (
+            "customer_id", "full_name", "date_of_birth", "email", "phone_number", "address",
+            "account_status", "payment_methods", "line_ids", "bill_ids", "created_at",
+            "last_extension_date", "goodwill_credit_used_this_year",
+        ),
+        (
+            "line_id", "phone_number", "status", "plan_id", "device_id", "data_used_gb",
+            "data_refueling_gb", "roaming_enabled", "contract_end_date", "last_plan_change_date",
+            "last_sim_replacement_date", "suspension_start_date",
+        ),
+        (
+            "device_id", "device_type", "model", "imei", "is_esim_capable", "activated",
+            "activation_date", "last_esim_transfer_date",
+        ),
+        (
+            "bill_id", "customer_id", "period_start", "period_end", "issue_date", "total_due",
+            "due_date", "line_items", "status",
+        ),
+    )  # fmt: skip
+    STAMPS = frozenset({"created_at", "activation_date", "last_esim_transfer_date"})
 
     def __init__(self, db: Database):
         self.db = db
         self.plans, self.customers = db["plans"], db["customers"]
         self.lines, self.bills, self.devices = db["lines"], db["bills"], db["devices"]
+
+    def _plain(self, out: dict) -> dict:
+        return upstream_plain(out) if self.strict_upstream else out
 
     # -- lookups ------------------------------------------------------------------------------------
 
@@ -259,13 +296,15 @@ class TelecomTools(Toolkit):
         line = self._target_line(customer_id, line_id)
         plan = self._get("plans", line["plan_id"], "plan")
         cycle_end = _first_of_next_month(TODAY) - dt.timedelta(days=1)
-        return {
-            "line_id": line_id,
-            "data_used_gb": line["data_used_gb"],
-            "data_limit_gb": plan["data_limit_gb"],
-            "data_refueling_gb": line["data_refueling_gb"],
-            "cycle_end_date": cycle_end.isoformat(),
-        }
+        return self._plain(
+            {
+                "line_id": line_id,
+                "data_used_gb": line["data_used_gb"],
+                "data_limit_gb": plan["data_limit_gb"],
+                "data_refueling_gb": line["data_refueling_gb"],
+                "cycle_end_date": cycle_end.isoformat(),
+            }
+        )
 
     @tool(
         "write", "Enable international roaming on a line.", customer_id=CUSTOMER_ID, line_id=LINE_ID
@@ -317,11 +356,13 @@ class TelecomTools(Toolkit):
             charge,
             f"Data refueling: {gb_amount} GB at ${plan['data_refueling_price_per_gb']}/GB",
         )
-        return {
-            "message": f"Successfully added {gb_amount} GB of data for line {line_id} for ${charge:.2f}",
-            "new_data_refueling_gb": line["data_refueling_gb"],
-            "charge": charge,
-        }
+        return self._plain(
+            {
+                "message": f"Successfully added {gb_amount} GB of data for line {line_id} for ${charge:.2f}",
+                "new_data_refueling_gb": line["data_refueling_gb"],
+                "charge": charge,
+            }
+        )
 
     # -- scenario set-up (not offered to the agent) -------------------------------------------------
 

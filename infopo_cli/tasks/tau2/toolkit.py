@@ -8,6 +8,11 @@ text (``ToolSpec``, ``ToolError`` and ``outcome`` come from the shared core).
 ``strict_upstream`` (set per instance by ``World``) selects tau2-bench's behaviour where the
 project has a documented deviation (``docs/fidelity.md``); toolkits read it in their rules.
 
+Results: tau2-bench's records are pydantic models, dumped with every field, so a field the data
+leaves out reads ``null``, in declaration order, and a ``datetime`` field is written by ``str``
+(``2025-01-15 10:30:00``). Under ``strict_upstream`` a record in a result (found by its field set,
+``RECORDS``) is written the same way (``upstream_record``); otherwise as stored.
+
 ``calculate`` is tau2-bench's calculator: no ``**``, and its own error wording.
 """
 
@@ -28,6 +33,26 @@ calculate = Calculator(
     unparsable="invalid expression: {reason}",
     unsupported="invalid expression",
 )
+
+
+def upstream_record(value: Any, records: tuple[tuple[str, ...], ...], stamps: frozenset) -> Any:
+    """``value`` with every record in it written as tau2-bench dumps its model: all ``fields`` in
+    order (missing ones ``None``), then any others; ``stamps`` (datetime fields) as ``str`` writes
+    them, ``T`` -> space. A dict is a record of ``fields`` when it holds the first one and no key
+    outside them."""
+    if isinstance(value, list):
+        return [upstream_record(v, records, stamps) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: upstream_record(v, records, stamps) for k, v in value.items()}
+    for fields in records:
+        if fields[0] in out and set(out) <= set(fields):
+            out = {f: out.get(f) for f in fields}
+            for f in stamps & set(out):
+                if isinstance(out[f], str):
+                    out[f] = out[f].replace("T", " ", 1)
+            break
+    return out
 
 
 def tool(kind: str, description: str, **params: JSON) -> Callable:
@@ -57,6 +82,8 @@ class Toolkit:
     """A set of tools over some state. Subclasses declare tools with ``@tool``."""
 
     strict_upstream: bool = True  # tau2-bench's behaviour; False: the project's deviations
+    RECORDS: tuple[tuple[str, ...], ...] = ()  # tau2-bench's record models: their fields, in order
+    STAMPS: frozenset = frozenset()  # the fields of those typed ``datetime``
 
     @classmethod
     @functools.cache
@@ -79,7 +106,12 @@ class Toolkit:
         spec = self.specs.get(name)
         if spec is None:
             return f"Error: unknown tool '{name}'; available: {', '.join(self.specs)}", False
-        return outcome(lambda: getattr(self, name)(**self._checked(spec, arguments)))
+        return outcome(lambda: self._present(getattr(self, name)(**self._checked(spec, arguments))))
+
+    def _present(self, result: Any) -> Any:
+        if not self.strict_upstream or not self.RECORDS:
+            return result
+        return upstream_record(result, self.RECORDS, self.STAMPS)
 
     def _checked(self, spec: ToolSpec, arguments: Any) -> dict:
         if not isinstance(arguments, dict):

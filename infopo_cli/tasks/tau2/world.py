@@ -3,8 +3,18 @@
 ``World.call`` is the single door for every tool call, by the agent (``requestor="assistant"``) or
 by the customer (``"user"``); after each successful call the two sides are synchronised, exactly
 as during a live episode. The gold end state of a task is built with the same door (fresh world,
-scenario set-up, then the gold actions in order), so an agent that makes the gold calls reaches
-exactly the gold state.
+scenario set-up, then the gold actions in order).
+
+tau2-bench's evaluator builds its gold state with ``make_tool_call``, which does not synchronise
+(``evaluator/evaluator_env.py``; ``environment.py``: "This does not call sync_tools"): the set-up
+is synchronised, the gold actions are not, nor is anything after the last one. Under
+``strict_upstream`` the gold state is built the same way, so in telecom a refuel leaves the phone's
+``mobile_data_usage_exceeded`` set, a payment made on the phone leaves the bill unpaid, a resumed
+line leaves the phone without service, and an agent that makes the gold calls (synchronised after
+each, as live) does not reach that gold state. Telecom tasks never score the database (their
+``reward_basis`` is ENV_ASSERTION, with ACTION for some), so rewards are unchanged; the DB
+comparison (``World.diff``) is upstream's ``db_check``. Without ``strict_upstream`` the gold
+actions are synchronised like any call, so the gold calls reach exactly the gold state.
 """
 
 from __future__ import annotations
@@ -47,13 +57,16 @@ class World:
     def toolkit(self, requestor: str) -> Toolkit | None:
         return self.agent if requestor == "assistant" else self.phone
 
-    def call(self, requestor: str, name: str, arguments: object) -> tuple[str, bool]:
-        """Run a tool for ``requestor`` (assistant or user): (result text, ok)."""
+    def call(
+        self, requestor: str, name: str, arguments: object, sync: bool = True
+    ) -> tuple[str, bool]:
+        """Run a tool for ``requestor`` (assistant or user): (result text, ok). ``sync=False``
+        leaves the two sides unsynchronised (tau2-bench's ``make_tool_call``)."""
         kit = self.toolkit(requestor)
         if kit is None:
             return "Error: the customer has no tools in this domain", False
         text, ok = kit.call(name, arguments)
-        if ok and self._sync is not None:
+        if ok and sync and self._sync is not None:
             self._sync()
         return text, ok
 
@@ -97,9 +110,11 @@ def gold_world(
 ) -> World:
     """The task's gold end state: set-up, then every gold action in order (errors are ignored,
     as a failed call changes nothing). ``skip`` leaves out the gold action at that index. The gold
-    state follows the same rules as the episode (``strict_upstream``)."""
+    state follows the same rules as the episode (``strict_upstream``); under ``strict_upstream``
+    the gold actions are not synchronised, as in tau2-bench's evaluator (module docstring)."""
     world = set_up(data, row, strict_upstream)
     for i, action in enumerate(row["evaluation_criteria"].get("actions") or []):
         if i != skip:
-            world.call(action.get("requestor") or "assistant", action["name"], action["arguments"])
+            who = action.get("requestor") or "assistant"
+            world.call(who, action["name"], action["arguments"], sync=not strict_upstream)
     return world

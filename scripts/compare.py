@@ -110,6 +110,12 @@ def main() -> None:
         "(default: InfoPO and its ablations on the main setting, InfoPO and GRPO on the others)",
     )
     ap.add_argument("--quick", action="store_true", help="1 seed, 4 steps, 20 tasks: a smoke run")
+    ap.add_argument(
+        "--results",
+        type=Path,
+        help="also write <setting>.json and <setting>.md there (scripts/setting_results.py), "
+        "e.g. docs/results; a plan already in the .md is kept",
+    )
     args = ap.parse_args()
     for s in args.settings:
         if not (EXPERIMENTS / f"{s}.yaml").exists():
@@ -175,6 +181,17 @@ def main() -> None:
                 log,
             )
         run(["infopo", "report", str(base), "--out", str(base / "report")], log)
+        if args.results:
+            run(
+                [
+                    sys.executable,
+                    str(ROOT / "scripts" / "setting_results.py"),
+                    str(base),
+                    "--out",
+                    str(args.results.resolve()),
+                ],
+                log,
+            )
         print(
             f"{setting}: {base / 'report' / 'report.md'} ({time.time() - t0:.0f}s so far)",
             flush=True,

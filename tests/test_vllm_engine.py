@@ -97,6 +97,19 @@ def test_reload_filter_hides_only_layers_a_checkpoint_never_holds():
     assert tied.filter(_record("QKVParallelLinear"))
 
 
+def test_adapter_tokenizer_notice_is_dropped_and_nothing_else():
+    from infopo_cli.engines.vllm import AdapterTokenizerNotice
+
+    def rec(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("x", logging.WARNING, "f", 1, msg, None, None)
+
+    notice = AdapterTokenizerNotice()
+    assert not notice.filter(
+        rec("vLLM has deprecated support for supporting different tokenizers for different LoRAs.")
+    )
+    assert notice.filter(rec("Got lora_request policy-1 but LoRA is not enabled!"))
+
+
 def test_cpu_engine_refuses_multiprocessing(monkeypatch):
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")
     with pytest.raises(ConfigError, match="VLLM_ENABLE_V1_MULTIPROCESSING"):
@@ -372,6 +385,34 @@ def test_lora_adapter_push_matches_the_peft_model_and_reloads_no_weights(
 
 @pytest.mark.vllm
 @needs_vllm
+def test_lora_adapter_vllm_refuses_is_one_line_and_keeps_the_engine(tiny, lora_engine, monkeypatch):
+    from infopo_cli.recipes.setup import push_policy
+
+    path, _, chat = tiny
+    eng = lora_engine
+    model = _lora_model(path, seed=4)
+    push_policy(eng, model)
+    kept = eng.lora_request
+    seq = _prompt(chat) + list(range(10, 30))
+
+    def refuse(request):
+        raise ValueError(f"While loading {request.lora_path}, expected target modules in ...")
+
+    monkeypatch.setattr(eng.llm.llm_engine, "add_lora", refuse)
+    _perturb_adapter(model, seed=5)
+    with pytest.raises(ConfigError, match=r"^model.lora.sync=adapter: vLLM cannot load .*=merged$"):
+        push_policy(eng, model)
+    assert eng.lora_request is kept and Path(kept.lora_path).is_dir()
+    assert sorted(p.name for p in Path(kept.lora_path).parent.iterdir()) == [
+        Path(kept.lora_path).name
+    ]  # the refused adapter's folder is gone
+    monkeypatch.undo()
+    _perturb_adapter(model, seed=4)  # the adapter the engine still holds
+    assert eng.check(model, seq)["engine/logprob_diff"] < TOL
+
+
+@pytest.mark.vllm
+@needs_vllm
 def test_lora_merged_push_matches_the_peft_model(tiny, engine, monkeypatch):
     from infopo_cli.recipes.setup import push_policy
 
@@ -396,14 +437,15 @@ def test_lora_slot_is_the_smallest_rank_vllm_accepts():
 
 
 @needs_vllm
-def test_lora_sync_auto_takes_the_adapter_when_vllm_serves_it(tiny, tmp_path):
+def test_lora_sync_auto_takes_the_adapter_where_vllm_serves_it_on_cuda(tiny, tmp_path):
     from infopo_cli.engines.vllm import lora_sync_mode
 
     path = tiny[0]
-    assert lora_sync_mode("auto", 4, path) == "adapter"
-    assert lora_sync_mode("adapter", 4, path) == "adapter"
-    assert lora_sync_mode("merged", 4, path) == "merged"
-    assert lora_sync_mode("auto", 1024, path) == "merged"
+    assert lora_sync_mode("auto", 4, path, "cuda") == "adapter"
+    assert lora_sync_mode("auto", 4, path, "cpu") == "merged"  # vLLM's CPU LoRA path is slow
+    assert lora_sync_mode("adapter", 4, path, "cpu") == "adapter"
+    assert lora_sync_mode("merged", 4, path, "cuda") == "merged"
+    assert lora_sync_mode("auto", 1024, path, "cuda") == "merged"
     with pytest.raises(ConfigError, match=r"^model.lora.sync=adapter: rank 1024 .*merged or auto$"):
         lora_sync_mode("adapter", 1024, path)
     # an architecture vLLM has no class for

@@ -131,6 +131,18 @@ class ExpectedReloadFallbacks(logging.Filter):
         )
 
 
+class AdapterTokenizerNotice(logging.Filter):
+    """Drops vLLM's notice, at the first LoRA request, that adapters with their own tokenizer are
+    deprecated: the adapters pushed here are written by the engine and never hold a tokenizer."""
+
+    LOGGER = "vllm.v1.engine.input_processor"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(
+            "vLLM has deprecated support for supporting different"
+        )
+
+
 def unique_state(model, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) of the model's state dict in checkpoint names, each storage once (tied
     weights keep their first name, the input embedding, which is the one vLLM loads), cast to the
@@ -422,6 +434,9 @@ class VLLMEngine(Engine):
 
         if not self.lora_rank:
             raise RuntimeError("update_adapter needs an engine started with lora_rank > 0")
+        notices = logging.getLogger(AdapterTokenizerNotice.LOGGER)
+        if not any(isinstance(f, AdapterTokenizerNotice) for f in notices.filters):
+            notices.addFilter(AdapterTokenizerNotice())
         t0 = time.perf_counter()
         self._wake()
         n = (self.lora_request.lora_int_id if self.lora_request else 0) + 1
@@ -540,15 +555,22 @@ def serves_lora(model_path: str) -> bool:
     from vllm.model_executor.models.interfaces import supports_lora
 
     for arch in getattr(AutoConfig.from_pretrained(model_path), "architectures", None) or []:
-        cls = ModelRegistry._try_load_model_cls(arch)
+        try:  # a registry method, not a documented API: a vLLM without it gets merged pushes
+            cls = ModelRegistry._try_load_model_cls(arch)
+        except Exception:
+            return False
         if cls is not None:
             return bool(supports_lora(cls))
     return False
 
 
-def lora_sync_mode(sync: str, r: int, model_path: str) -> str:
-    """``adapter`` or ``merged`` for ``model.lora.sync`` and an adapter of rank ``r``: auto takes
-    adapter when vLLM can serve it; an explicit adapter that it cannot is one line."""
+def lora_sync_mode(sync: str, r: int, model_path: str, device: str | None = None) -> str:
+    """``adapter`` or ``merged`` for ``model.lora.sync`` and an adapter of rank ``r`` on ``device``
+    (default: the engine's, cuda when available): auto takes adapter on CUDA when vLLM can serve
+    it. Not on CPU: vLLM's CPU LoRA path (plain torch ops that gather a copy of the adapter matrices
+    for every token) made generation several times slower than the merged model, a cost paid on
+    every token while a merged push is paid once per update. An explicit adapter that vLLM cannot
+    serve is one line."""
     if sync == "merged":
         return "merged"
     largest = lora_slot_ranks()[-1]
@@ -557,7 +579,8 @@ def lora_sync_mode(sync: str, r: int, model_path: str) -> str:
     elif not serves_lora(model_path):
         why = f"vLLM has no LoRA support for the architecture of {model_path}"
     else:
-        return "adapter"
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return "adapter" if sync == "adapter" or device != "cpu" else "merged"
     if sync == "adapter":
         raise ConfigError(
             f"model.lora.sync=adapter: {why}; accepted: model.lora.sync=merged or auto"

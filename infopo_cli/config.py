@@ -21,6 +21,7 @@ CONF_DIR = Path(__file__).parent / "conf"
 
 
 LORA_DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+LORA_SYNC_MODES = ("auto", "adapter", "merged")
 
 
 ATTN_IMPLEMENTATIONS = ("eager", "sdpa", "flash_attention_2")
@@ -36,11 +37,21 @@ class LoraConfig:
     """Linear layers that get adapters (default: the attention q/k/v/o projections)."""
     dropout: float = 0.0
     """Dropout on the adapter's input during training."""
+    sync: str = "auto"
+    """How ``engine=vllm`` gets the policy after an update: ``adapter`` (the engine keeps the base
+    weights and loads the adapter matrices alone, a few MB, as a LoRA request used by every
+    generate), ``merged`` (the full weights with the adapter folded in, reloaded like a full
+    fine-tune), or ``auto``: adapter on CUDA when vLLM serves LoRA for the model's architecture at
+    this rank, merged otherwise (on CPU vLLM's LoRA kernels slow every generated token more than a
+    merged push costs). ``engine=hf`` runs the PEFT model itself and ignores it."""
 
     def __post_init__(self):
         _check(self.r >= 0, "model.lora.r", self.r, "an integer >= 0 (0: off)")
         _check(self.alpha > 0, "model.lora.alpha", self.alpha, "a number > 0")
         _check(0 <= self.dropout < 1, "model.lora.dropout", self.dropout, "a number in [0, 1)")
+        _check(
+            self.sync in LORA_SYNC_MODES, "model.lora.sync", self.sync, ", ".join(LORA_SYNC_MODES)
+        )
         _check(
             bool(self.target_modules),
             "model.lora.target_modules",
@@ -529,7 +540,19 @@ def validate(cfg: DictConfig) -> dict:
                 f"trainer.mini_batches={trainer.mini_batches} over {world} ranks; accepted: a "
                 f"multiple of mini_batches x world size ({trainer.mini_batches * world})"
             )
-        engine = out.get("engine")
+        engine, model = out.get("engine"), out.get("model")
+        if (
+            engine
+            and engine.name == "vllm"
+            and trainer.strategy == "fsdp2"
+            and model
+            and model.lora.r
+        ):
+            raise ConfigError(
+                "engine=vllm with trainer.strategy=fsdp2 and model.lora.r>0 is not supported (the "
+                "push reads whole adapter and base tensors); accepted: trainer.strategy=ddp (a LoRA "
+                "policy's trainable part is small enough to keep whole on every rank), or engine=hf"
+            )
         if engine and engine.name == "vllm" and engine.tensor_parallel_size != 1:
             raise ConfigError(
                 f"engine.tensor_parallel_size={engine.tensor_parallel_size} with "

@@ -264,3 +264,22 @@ def test_a_tensor_parallel_engine_per_rank_is_refused_in_one_line():
     )
     with pytest.raises(ConfigError, match=r"engine.tensor_parallel_size=2 with trainer.strategy="):
         validate(cfg)
+
+
+def test_vllm_with_fsdp2_and_lora_is_refused_in_one_line():
+    from omegaconf import OmegaConf
+
+    from infopo_cli.config import validate
+    from infopo_cli.errors import ConfigError
+
+    cfg = OmegaConf.create(
+        {
+            "engine": {"name": "vllm"},
+            "model": {"name": "tiny", "lora": {"r": 4}},
+            "trainer": {"strategy": "fsdp2", "prompts_per_step": 2},
+        }
+    )
+    with pytest.raises(ConfigError, match=r"trainer.strategy=fsdp2 and model.lora.r>0"):
+        validate(cfg)
+    cfg.trainer.strategy = "ddp"
+    validate(cfg)  # LoRA with colocated engines under ddp is fine

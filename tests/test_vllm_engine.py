@@ -97,6 +97,19 @@ def test_reload_filter_hides_only_layers_a_checkpoint_never_holds():
     assert tied.filter(_record("QKVParallelLinear"))
 
 
+def test_adapter_tokenizer_notice_is_dropped_and_nothing_else():
+    from infopo_cli.engines.vllm import AdapterTokenizerNotice
+
+    def rec(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("x", logging.WARNING, "f", 1, msg, None, None)
+
+    notice = AdapterTokenizerNotice()
+    assert not notice.filter(
+        rec("vLLM has deprecated support for supporting different tokenizers for different LoRAs.")
+    )
+    assert notice.filter(rec("Got lora_request policy-1 but LoRA is not enabled!"))
+
+
 def test_cpu_engine_refuses_multiprocessing(monkeypatch):
     monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "1")
     with pytest.raises(ConfigError, match="VLLM_ENABLE_V1_MULTIPROCESSING"):
@@ -292,6 +305,191 @@ def test_seeded_requests_sample_the_same_whatever_else_is_in_flight(tiny, engine
         engine.seed_requests = False
 
 
+# ---- LoRA: the adapter pushed alone, or merged into the weights ---------------------------------
+# partial q/k/v and gate/up packs (vLLM fuses both), and an MLP projection
+LORA_TARGETS = ["q_proj", "v_proj", "o_proj", "gate_proj", "down_proj"]
+
+
+def _lora_model(path: str, seed: int):
+    """tiny + an r=4 adapter whose matrices are all random (PEFT starts B at zero: a no-op)."""
+    from infopo_cli.config import LoraConfig
+    from infopo_cli.runtime import models
+    from infopo_cli.runtime.lora import add_adapters
+
+    base = models.load_model(path, "float32", "cpu")
+    model = add_adapters(base, LoraConfig(r=4, alpha=8, target_modules=LORA_TARGETS))
+    _perturb_adapter(model, seed)
+    return model
+
+
+def _perturb_adapter(model, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_" in n:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+
+
+def _adapter_bytes(model, r: int, itemsize: int) -> int:
+    """r * (in + out) numbers per adapted linear layer (A is r x in, B is out x r)."""
+    from peft.tuners.lora import Linear
+
+    layers = [m for m in model.modules() if isinstance(m, Linear)]
+    return sum(r * (m.in_features + m.out_features) for m in layers) * itemsize
+
+
+def _spy_rpcs(monkeypatch, eng) -> list[str]:
+    """The names of the worker calls the engine makes from now on."""
+    calls: list[str] = []
+    real = eng.llm.collective_rpc
+
+    def spy(method, *args, **kwargs):
+        calls.append(method if isinstance(method, str) else method.__name__)
+        return real(method, *args, **kwargs)
+
+    monkeypatch.setattr(eng.llm, "collective_rpc", spy)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def lora_engine(tiny):
+    from infopo_cli.engines.vllm import VLLMEngine
+
+    path, _, chat = tiny
+    ecfg = EngineConfig(name="vllm", dtype="float32", check_logprobs=True, batch_size=8)
+    eng = VLLMEngine(ecfg, path, chat.stop_ids, max_model_len=1024, lora_rank=4)
+    yield eng
+    eng.close()
+
+
+@pytest.mark.vllm
+@needs_vllm
+def test_lora_adapter_push_matches_the_peft_model_and_reloads_no_weights(
+    tiny, lora_engine, monkeypatch
+):
+    from infopo_cli.engines.hf import HFEngine
+    from infopo_cli.recipes.setup import push_policy
+
+    path, tok, chat = tiny
+    eng = lora_engine
+    model = _lora_model(path, seed=1)
+    prompt = _prompt(chat)
+    before = eng.generate([prompt], max_new_tokens=12, temperature=0.0)[0]  # base weights
+    seq = prompt + before.token_ids
+    with pytest.warns(RuntimeWarning, match="logprob_warn_threshold"):
+        assert eng.check(model, seq)["engine/logprob_diff"] > 0.05  # no adapter yet
+
+    rpcs = _spy_rpcs(monkeypatch, eng)
+    monkeypatch.setattr(eng, "update_weights", lambda m: pytest.fail("full-weight push"))
+    assert push_policy(eng, model) > 0
+    assert "reload_weights" not in rpcs and rpcs == []  # the adapter went through add_lora alone
+    assert eng.last_check()["engine/logprob_diff"] < TOL
+    assert eng.check(model, seq)["engine/logprob_diff"] < TOL
+    assert eng.push_stats() == {"engine/adapter_bytes": _adapter_bytes(model, 4, 4)}
+    first = eng.lora_request
+    assert (first.lora_int_id, first.lora_name) == (1, "policy-1")
+
+    ours = eng.generate([prompt], max_new_tokens=12, temperature=0.0)[0]
+    theirs = HFEngine(model.eval(), tok, chat.stop_ids).generate(
+        [prompt], max_new_tokens=12, temperature=0.0
+    )[0]
+    assert ours.token_ids == theirs.token_ids != before.token_ids
+    assert max(abs(a - b) for a, b in zip(ours.logprobs, theirs.logprobs)) < TOL
+
+    # the next update: a new request id, the previous adapter gone from the engine and the disk
+    _perturb_adapter(model, seed=2)
+    with pytest.warns(RuntimeWarning, match="logprob_warn_threshold"):
+        assert eng.check(model, seq)["engine/logprob_diff"] > 0.05  # stale adapter
+    push_policy(eng, model)
+    assert eng.lora_request.lora_int_id == 2
+    assert eng.llm.llm_engine.list_loras() == {2}
+    assert not Path(first.lora_path).exists() and Path(eng.lora_request.lora_path).is_dir()
+    assert eng.last_check()["engine/logprob_diff"] < TOL
+    assert eng.check(model, seq)["engine/logprob_diff"] < TOL
+    assert rpcs == []
+
+
+@pytest.mark.vllm
+@needs_vllm
+def test_lora_adapter_vllm_refuses_is_one_line_and_keeps_the_engine(tiny, lora_engine, monkeypatch):
+    from infopo_cli.recipes.setup import push_policy
+
+    path, _, chat = tiny
+    eng = lora_engine
+    model = _lora_model(path, seed=4)
+    push_policy(eng, model)
+    kept = eng.lora_request
+    seq = _prompt(chat) + list(range(10, 30))
+
+    def refuse(request):
+        raise ValueError(f"While loading {request.lora_path}, expected target modules in ...")
+
+    monkeypatch.setattr(eng.llm.llm_engine, "add_lora", refuse)
+    _perturb_adapter(model, seed=5)
+    with pytest.raises(ConfigError, match=r"^model.lora.sync=adapter: vLLM cannot load .*=merged$"):
+        push_policy(eng, model)
+    assert eng.lora_request is kept and Path(kept.lora_path).is_dir()
+    assert sorted(p.name for p in Path(kept.lora_path).parent.iterdir()) == [
+        Path(kept.lora_path).name
+    ]  # the refused adapter's folder is gone
+    monkeypatch.undo()
+    _perturb_adapter(model, seed=4)  # the adapter the engine still holds
+    assert eng.check(model, seq)["engine/logprob_diff"] < TOL
+
+
+@pytest.mark.vllm
+@needs_vllm
+def test_lora_merged_push_matches_the_peft_model(tiny, engine, monkeypatch):
+    from infopo_cli.recipes.setup import push_policy
+
+    path, _, chat = tiny
+    model = _lora_model(path, seed=3)
+    seq = _prompt(chat) + list(range(10, 30))
+    with pytest.warns(RuntimeWarning, match="logprob_warn_threshold"):
+        assert engine.check(model, seq)["engine/logprob_diff"] > 0.05
+    rpcs = _spy_rpcs(monkeypatch, engine)
+    push_policy(engine, model)  # an engine without a LoRA slot gets the merged weights
+    assert rpcs[0] == "reload_weights"
+    assert engine.lora_request is None and engine.push_stats() == {}
+    assert engine.check(model, seq)["engine/logprob_diff"] < TOL
+
+
+@needs_vllm
+def test_lora_slot_is_the_smallest_rank_vllm_accepts():
+    from infopo_cli.engines.vllm import lora_slot_rank
+
+    assert [lora_slot_rank(r) for r in (1, 4, 8, 16, 17, 512)] == [1, 8, 8, 16, 32, 512]
+    assert lora_slot_rank(513) is None
+
+
+@needs_vllm
+def test_lora_sync_auto_takes_the_adapter_where_vllm_serves_it_on_cuda(tiny, tmp_path):
+    from infopo_cli.engines.vllm import lora_sync_mode
+
+    path = tiny[0]
+    assert lora_sync_mode("auto", 4, path, "cuda") == "adapter"
+    assert lora_sync_mode("auto", 4, path, "cpu") == "merged"  # vLLM's CPU LoRA path is slow
+    assert lora_sync_mode("adapter", 4, path, "cpu") == "adapter"
+    assert lora_sync_mode("merged", 4, path, "cuda") == "merged"
+    assert lora_sync_mode("auto", 1024, path, "cuda") == "merged"
+    with pytest.raises(ConfigError, match=r"^model.lora.sync=adapter: rank 1024 .*merged or auto$"):
+        lora_sync_mode("adapter", 1024, path)
+    # an architecture vLLM has no class for
+    (tmp_path / "config.json").write_text(
+        json.dumps({"model_type": "llama", "architectures": ["NoSuchForCausalLM"]})
+    )
+    assert lora_sync_mode("auto", 4, str(tmp_path)) == "merged"
+    with pytest.raises(ConfigError, match="no LoRA support for the architecture"):
+        lora_sync_mode("adapter", 4, str(tmp_path))
+
+
+def test_lora_sync_values_are_checked():
+    from infopo_cli.config import LoraConfig
+
+    with pytest.raises(ConfigError, match=r"model.lora.sync='full' .*auto, adapter, merged$"):
+        LoraConfig(r=4, sync="full")
+
+
 # ---- CUDA: trainer and engine on one GPU ---------------------------------------------------------
 @pytest.mark.vllm
 @pytest.mark.gpu
@@ -365,6 +563,42 @@ def test_two_step_training_run_with_the_vllm_engine(tmp_path):
     assert Path(json.loads((run / "summary.json").read_text())["run_dir"]) == run
 
 
+@pytest.mark.vllm
+@pytest.mark.slow
+@needs_vllm
+def test_two_step_lora_run_pushes_the_adapter(tmp_path):
+    run = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "infopo_cli.cli",
+        "train",
+        "model=tiny",
+        "engine=vllm",
+        "engine.dtype=float32",
+        "engine.check_logprobs=true",
+        "model.lora.r=4",
+        "model.lora.sync=adapter",
+        "logger=none",
+        "trainer.steps=2",
+        "trainer.prompts_per_step=2",
+        "trainer.group_size=2",
+        "trainer.eval_tasks=0",
+        "engine.max_new_tokens=16",
+        f"hydra.run.dir={run}",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "LoRA r=4 (pushed as adapter)" in res.stdout
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    pushes = {r["step"]: r for r in rows if "time/weight_sync_s" in r}
+    assert sorted(pushes) == [1, 2]
+    for r in pushes.values():
+        assert r["engine/logprob_diff"] < TOL
+        # q, k, v, o of 256 x 256 in 2 layers: 8 x 4 * (256 + 256) float32 numbers
+        assert r["engine/adapter_bytes"] == 8 * 4 * 512 * 4
+
+
 class _FakeLLM:
     """Records the sleep / wake calls an engine makes (no vLLM start needed)."""
 
@@ -378,13 +612,16 @@ class _FakeLLM:
         self.calls.append(("wake_up", tags))
 
 
-@pytest.mark.parametrize("sync_every,level", [(1, 2), (4, 1)])
-def test_sleep_discards_weights_only_when_every_update_pushes(monkeypatch, sync_every, level):
+@pytest.mark.parametrize("sync_every,lora_rank,level", [(1, 0, 2), (4, 0, 1), (1, 8, 1)])
+def test_sleep_discards_weights_only_when_every_update_pushes(
+    monkeypatch, sync_every, lora_rank, level
+):
     from infopo_cli.engines.vllm import VLLMEngine
 
     calls: list = []
     eng = object.__new__(VLLMEngine)  # the sleep bookkeeping alone, without starting vLLM
     eng.cfg = EngineConfig(name="vllm", enable_sleep_mode=True, sync_every=sync_every)
+    eng.lora_rank = lora_rank  # adapter pushes never bring the base weights back
     eng.sleep_mode, eng.asleep, eng.llm = True, False, _FakeLLM(calls)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append(("empty_cache",)))

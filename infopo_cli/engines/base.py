@@ -41,6 +41,10 @@ class Engine(ABC):
         """Load the trainer's current weights; returns the seconds it took."""
         return 0.0
 
+    def push_stats(self) -> dict[str, float]:
+        """Metrics of the last push (what it sent), for the step's log; empty when none."""
+        return {}
+
     def last_check(self) -> dict[str, float]:
         """Engine-vs-trainer log-prob comparison after the last push (empty when not checked)."""
         return {}

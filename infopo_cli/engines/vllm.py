@@ -24,6 +24,16 @@ RNG (``seed_requests``), which the trainer seeds per prompt group, so a group's 
 depend on which rank plays it. vLLM tears the shared process group down when the engine shuts
 down, so a colocated engine is closed last (``shares_process_group``).
 
+Adapter push (LoRA with ``model.lora.sync=adapter``). The engine starts with one LoRA slot
+(``enable_lora``, ``max_loras=1``, the smallest ``max_lora_rank`` vLLM accepts that holds the rank)
+and keeps the base weights it started with; ``update_adapter`` writes the PEFT model's adapter
+(``adapter_model.safetensors`` in the engine's dtype + ``adapter_config.json``) into a new folder of
+the private temp folder and adds it as a LoRA request with a new id, then removes the previous one.
+Every ``generate`` and ``prompt_logprobs`` passes the current request. vLLM 0.32 loads adapters
+from a folder only (its in-memory ``LoRAModel.from_lora_tensors`` is not reachable through
+``add_lora``), so even in-process the adapter goes through a file: a few MB, against the whole
+model for a merged push.
+
 One GPU for trainer and engine (``enable_sleep_mode``, CUDA only): ``release_memory()`` puts the
 engine to sleep (weights offloaded to host memory, KV cache freed) so the update has the GPU; the
 next push wakes the weights, loads the new ones, then re-allocates the KV cache, and ``generate``
@@ -130,6 +140,18 @@ class ExpectedReloadFallbacks(logging.Filter):
         )
 
 
+class AdapterTokenizerNotice(logging.Filter):
+    """Drops vLLM's notice, at the first LoRA request, that adapters with their own tokenizer are
+    deprecated: the adapters pushed here are written by the engine and never hold a tokenizer."""
+
+    LOGGER = "vllm.v1.engine.input_processor"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(
+            "vLLM has deprecated support for supporting different"
+        )
+
+
 def unique_state(model, dtype: torch.dtype | None = None) -> Iterator[tuple[str, torch.Tensor]]:
     """(name, tensor) of the model's state dict in checkpoint names, each storage once (tied
     weights keep their first name, the input embedding, which is the one vLLM loads), cast to the
@@ -200,6 +222,11 @@ def _check_settings(ecfg: EngineConfig, sync_mode: str) -> None:
 class VLLMEngine(Engine):
     """Rollouts with vLLM; see the module docstring for process mode, pushes and sleep mode."""
 
+    lora_rank: int = 0
+    """> 0: started with a LoRA slot for adapters up to this rank (pushed by ``update_adapter``)."""
+    lora_request = None
+    """The LoRA request of the latest adapter push, passed to every generate (None: base weights)."""
+
     def __init__(
         self,
         ecfg: EngineConfig,
@@ -211,10 +238,12 @@ class VLLMEngine(Engine):
         sync_mode: str = "auto",
         colocated: bool = False,
         seed_requests: bool = False,
+        lora_rank: int = 0,
     ):
         """``colocated``: one engine per trainer rank on torchrun's process group (the module
         docstring); ``seed_requests``: every request draws its own seed from the torch RNG."""
         _check_settings(ecfg, sync_mode)
+        self.lora_rank = lora_rank
         self.cfg = ecfg
         self.colocated = self.shares_process_group = colocated
         self.seed_requests = seed_requests
@@ -266,6 +295,7 @@ class VLLMEngine(Engine):
             )
         if self.colocated:
             kwargs["distributed_executor_backend"] = "external_launcher"
+        kwargs.update(self._lora_start_kwargs())
         threads = torch.get_num_threads()
         llm = LLM(
             model=model_path,
@@ -324,7 +354,10 @@ class VLLMEngine(Engine):
             for p, s in zip(params, seeds):
                 p.seed = s
         outs = self.llm.generate(
-            [TokensPrompt(prompt_token_ids=list(p)) for p in prompts], params, use_tqdm=False
+            [TokensPrompt(prompt_token_ids=list(p)) for p in prompts],
+            params,
+            use_tqdm=False,
+            lora_request=self.lora_request,
         )
         gens = []
         for out in outs:
@@ -345,7 +378,10 @@ class VLLMEngine(Engine):
         # rollouts' sampling sequence as it was
         params = SamplingParams(temperature=0.0, max_tokens=1, prompt_logprobs=0, detokenize=False)
         outs = self.llm.generate(
-            [TokensPrompt(prompt_token_ids=list(s)) for s in sequences], params, use_tqdm=False
+            [TokensPrompt(prompt_token_ids=list(s)) for s in sequences],
+            params,
+            use_tqdm=False,
+            lora_request=self.lora_request,
         )
         return [
             [d[t].logprob for t, d in zip(s[1:], o.prompt_logprobs[1:])]
@@ -358,14 +394,15 @@ class VLLMEngine(Engine):
 
         Level 2 discards the weights instead of copying them to host memory (level 1: 15 GB each way
         for a 7B model): safe when every update pushes new ones (``engine.sync_every=1``), which
-        overwrite them before the engine generates again."""
+        overwrite them before the engine generates again. Adapter pushes never send the base
+        weights again, so an engine with a LoRA slot keeps them (level 1)."""
         if self.sleep_mode and not self.asleep:
             self.llm.sleep(level=self.sleep_level)
             self.asleep = True
 
     @property
     def sleep_level(self) -> int:
-        return 2 if self.cfg.sync_every == 1 else 1
+        return 2 if self.cfg.sync_every == 1 and not self.lora_rank else 1
 
     def _wake_up(self, tags: list[str] | None = None) -> None:
         """Wake (part of) the engine after handing PyTorch's cached blocks back to the device, so
@@ -409,6 +446,77 @@ class VLLMEngine(Engine):
         save_file(tensors, str(tmp))
         tmp.replace(self._weights_dir / "model.safetensors")
         return self._weights_dir
+
+    # ---- LoRA adapters -------------------------------------------------------------------------
+    def _lora_start_kwargs(self) -> dict:
+        """``vllm.LLM`` settings for one adapter slot of at least ``lora_rank`` (none without)."""
+        if not self.lora_rank:
+            return {}
+        return {
+            "enable_lora": True,
+            "max_lora_rank": lora_slot_rank(self.lora_rank),
+            "max_loras": 1,
+        }
+
+    def update_adapter(self, model) -> float:
+        """Load the PEFT model's current adapter as a new LoRA request; the base weights stay.
+
+        The new adapter is added before the previous one is removed, so an adapter vLLM refuses
+        leaves the engine as it was. Returns the seconds the push took."""
+        from vllm.lora.request import LoRARequest
+
+        if not self.lora_rank:
+            raise RuntimeError("update_adapter needs an engine started with lora_rank > 0")
+        notices = logging.getLogger(AdapterTokenizerNotice.LOGGER)
+        if not any(isinstance(f, AdapterTokenizerNotice) for f in notices.filters):
+            notices.addFilter(AdapterTokenizerNotice())
+        t0 = time.perf_counter()
+        self._wake()
+        n = (self.lora_request.lora_int_id if self.lora_request else 0) + 1
+        folder, size = self._write_adapter(model, n)
+        request = LoRARequest(f"policy-{n}", n, str(folder))
+        try:
+            self.llm.llm_engine.add_lora(request)
+        except ValueError as e:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ConfigError(
+                f"model.lora.sync=adapter: vLLM cannot load this adapter "
+                f"({str(e).splitlines()[0]}); accepted: model.lora.sync=merged"
+            ) from None
+        old, self.lora_request = self.lora_request, request
+        if old is not None:
+            self.llm.llm_engine.remove_lora(old.lora_int_id)
+            shutil.rmtree(old.lora_path, ignore_errors=True)
+        self.llm.reset_prefix_cache()  # blocks of the old adapter can never match again
+        seconds = time.perf_counter() - t0
+        self._push = {"engine/adapter_bytes": float(size)}
+        if self.cfg.check_logprobs:
+            self._check = self.check(model)
+        return seconds
+
+    def _write_adapter(self, model, n: int) -> tuple[Path, int]:
+        """The active adapter of a PEFT model, its tensors in the engine's dtype, as the PEFT folder
+        vLLM reads (``adapter-<n>`` in the engine's private folder); with its size in bytes."""
+        from peft import get_peft_model_state_dict
+        from safetensors.torch import save_file
+
+        if self._weights_dir is None:
+            self._weights_dir = Path(tempfile.mkdtemp(prefix="infopo-vllm-weights-"))
+        folder = self._weights_dir / f"adapter-{n}"
+        folder.mkdir()
+        name = model.active_adapter
+        dtype = DTYPES[self.cfg.dtype]
+        tensors = {
+            k: v.detach().to("cpu", dtype).contiguous()
+            for k, v in get_peft_model_state_dict(model, adapter_name=name).items()
+        }
+        save_file(tensors, str(folder / "adapter_model.safetensors"))
+        model.peft_config[name].save_pretrained(str(folder))
+        return folder, sum(t.numel() * t.element_size() for t in tensors.values())
+
+    def push_stats(self) -> dict[str, float]:
+        """``engine/adapter_bytes``: the tensor bytes of the latest adapter push (empty before)."""
+        return dict(getattr(self, "_push", {}))
 
     # ---- check mode ------------------------------------------------------------------------------
     def check(self, model, sequence: list[int] | None = None) -> dict[str, float]:
@@ -455,3 +563,59 @@ class VLLMEngine(Engine):
             llm.llm_engine.engine_core.shutdown()
             del llm
             gc.collect()
+
+
+# ---- LoRA: which push an adapter gets ----------------------------------------------------------
+def lora_slot_ranks() -> tuple[int, ...]:
+    """The ``max_lora_rank`` values the installed vLLM accepts (a fixed list, not any integer)."""
+    import typing
+
+    from vllm.config.lora import MaxLoRARanks
+
+    return tuple(sorted(typing.get_args(MaxLoRARanks)))
+
+
+def lora_slot_rank(r: int) -> int | None:
+    """The smallest accepted ``max_lora_rank`` that holds rank ``r`` (None above the largest)."""
+    return next((s for s in lora_slot_ranks() if s >= r), None)
+
+
+def serves_lora(model_path: str) -> bool:
+    """Whether vLLM's implementation of the model's architecture takes LoRA adapters (False for an
+    architecture vLLM has no class of its own for)."""
+    from transformers import AutoConfig
+    from vllm import ModelRegistry
+    from vllm.model_executor.models.interfaces import supports_lora
+
+    for arch in getattr(AutoConfig.from_pretrained(model_path), "architectures", None) or []:
+        try:  # a registry method, not a documented API: a vLLM without it gets merged pushes
+            cls = ModelRegistry._try_load_model_cls(arch)
+        except Exception:
+            return False
+        if cls is not None:
+            return bool(supports_lora(cls))
+    return False
+
+
+def lora_sync_mode(sync: str, r: int, model_path: str, device: str | None = None) -> str:
+    """``adapter`` or ``merged`` for ``model.lora.sync`` and an adapter of rank ``r`` on ``device``
+    (default: the engine's, cuda when available): auto takes adapter on CUDA when vLLM can serve
+    it. Not on CPU: vLLM's CPU LoRA path (plain torch ops that gather a copy of the adapter matrices
+    for every token) made generation several times slower than the merged model, a cost paid on
+    every token while a merged push is paid once per update. An explicit adapter that vLLM cannot
+    serve is one line."""
+    if sync == "merged":
+        return "merged"
+    largest = lora_slot_ranks()[-1]
+    if r > largest:
+        why = f"rank {r} is above vLLM's largest LoRA rank ({largest})"
+    elif not serves_lora(model_path):
+        why = f"vLLM has no LoRA support for the architecture of {model_path}"
+    else:
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return "adapter" if sync == "adapter" or device != "cpu" else "merged"
+    if sync == "adapter":
+        raise ConfigError(
+            f"model.lora.sync=adapter: {why}; accepted: model.lora.sync=merged or auto"
+        )
+    return "merged"

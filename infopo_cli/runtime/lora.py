@@ -1,9 +1,11 @@
 """LoRA adapters through PEFT (``model.lora.r`` > 0): only the adapter matrices train.
 
 The HF engine generates with the PEFT model itself, so rollouts see the adapters without a merge.
-vLLM reloads plain checkpoint tensors (its CPU path reads a full safetensors file), so what it gets is
-``merged_weights``: every adapted weight as ``W + (alpha / r) B A``, computed out of place so that
-the base weights the trainer holds stay bit-identical. A LoRA checkpoint holds the adapter
+vLLM either serves the adapter itself (``model.lora.sync=adapter``: the engine loads the adapter
+folder as a LoRA request, see ``engines/vllm.py``) or reloads plain checkpoint tensors
+(``merged``): then what it gets is ``merged_weights``, every adapted weight as
+``W + (alpha / r) B A``, computed out of place so that the base weights the trainer holds stay
+bit-identical. A LoRA checkpoint holds the adapter
 (``adapter_model.safetensors`` + ``adapter_config.json``, whose ``base_model_name_or_path`` names
 the base model); ``load_adapter`` rebuilds base + adapter from it for resume and evaluation.
 """
@@ -64,6 +66,12 @@ def load_adapter(base_model, adapter_dir: str | Path, trainable: bool = True):
     """``base_model`` with the adapter saved in ``adapter_dir``."""
     peft = _peft()
     return peft.PeftModel.from_pretrained(base_model, str(adapter_dir), is_trainable=trainable)
+
+
+def adapter_rank(model) -> int:
+    """The largest rank of the PEFT model's active adapter (per-module ranks included)."""
+    cfg = model.peft_config[model.active_adapter]
+    return max([cfg.r, *(getattr(cfg, "rank_pattern", None) or {}).values()])
 
 
 def base_model_path(adapter_dir: str | Path) -> str:

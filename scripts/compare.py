@@ -25,13 +25,18 @@ METHODS = ["variance_gated", "none", "fixed", "ig_only"]  # InfoPO, GRPO, fixed-
 # The main setting runs every method; the harder ones InfoPO against GRPO only, the question they
 # are for (where outcomes tie longest). The default runs main, tight and tracking (30 training runs
 # and one starter build: about 2 hours on 2 cores); short and hard are there for --settings (short
-# lies between main and tight; hard is out of the starter's reach: every rollout fails).
+# lies between main and tight; hard is out of the starter's reach: every rollout fails). vague,
+# dependent and ack are the settings where a reply's content decides the next message (each builds
+# its own starter on first use, about 8 minutes).
 SETTINGS = {
     "clarify_compare": METHODS,
     "clarify_compare_short": METHODS[:2],
     "clarify_compare_hard": METHODS[:2],
     "clarify_compare_tight": METHODS[:2],
     "clarify_compare_tracking": METHODS[:2],
+    "clarify_vague": METHODS[:2],
+    "clarify_dependent": METHODS[:2],
+    "clarify_ack": METHODS[:2],
 }
 DEFAULT_SETTINGS = ["clarify_compare", "clarify_compare_tight", "clarify_compare_tracking"]
 

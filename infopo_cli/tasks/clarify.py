@@ -221,6 +221,15 @@ class ClarifyEnv(Environment):
         """Every field of the prompt: the domain's slots, then the follow-ups it lists."""
         return (*self.domain.slots, *(f.slot for f in self.follow_ups))
 
+    def heard(self, action: str) -> str:
+        """The part of an agent message the user answers: its questions under ``acknowledge``."""
+        return question_sentences(action) if self.acknowledge else action
+
+    def asked(self, action: str) -> list[str]:
+        """Names of the fields (follow-ups included) an agent message asks about."""
+        extra = tuple(f.slot for f in self.follow_ups)
+        return [s.name for s in slots_asked(self.domain, self.heard(action), extra)]
+
     def open_slots(self) -> list[Slot]:
         """The fields the conversation has shown to matter: the domain's slots, and each follow-up
         whose trigger's value is known."""
@@ -250,9 +259,8 @@ class ClarifyEnv(Environment):
             return StepResult(feedback=None, reward=self.score, done=True, info={"answer": parsed})
         self.rewards.append(0.0)
         self._question = action
-        heard = question_sentences(action) if self.acknowledge else action
-        extra = tuple(f.slot for f in self.follow_ups)
-        asked = [s.name for s in slots_asked(self.domain, heard, extra)]
+        heard, extra = self.heard(action), tuple(f.slot for f in self.follow_ups)
+        asked = self.asked(action)
         vague = {n: self.vague[n] for n in asked if n in self.vague and not self.asks.get(n)}
         for n in asked:
             self.asks[n] = self.asks.get(n, 0) + 1

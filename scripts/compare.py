@@ -41,13 +41,18 @@ ABLATIONS = ["variance_gated", "none", "fixed", "ig_only"]  # InfoPO, GRPO and I
 # question they are for (where outcomes tie longest). The default runs main, tight and tracking (30
 # training runs and one starter build: about 2 hours on 2 cores); short and hard are there for
 # --settings (short lies between main and tight; hard is out of the starter's reach: every rollout
-# fails). The baselines (rloo, reward_to_go, equalized, dapo) run when --methods names them.
+# fails). The baselines (rloo, reward_to_go, equalized, dapo) run when --methods names them. vague,
+# dependent and ack are the settings where a reply's content decides the next message (each builds
+# its own starter on first use, about 8 minutes on an idle machine).
 SETTINGS = {
     "clarify_compare": ABLATIONS,
     "clarify_compare_short": ABLATIONS[:2],
     "clarify_compare_hard": ABLATIONS[:2],
     "clarify_compare_tight": ABLATIONS[:2],
     "clarify_compare_tracking": ABLATIONS[:2],
+    "clarify_vague": ABLATIONS[:2],
+    "clarify_dependent": ABLATIONS[:2],
+    "clarify_ack": ABLATIONS[:2],
 }
 DEFAULT_SETTINGS = ["clarify_compare", "clarify_compare_tight", "clarify_compare_tracking"]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from infopo_cli.recipes.setup import build_task
-from infopo_cli.tasks.clarify import ClarifyTask, slots_asked
+from infopo_cli.tasks.clarify import ClarifyTask
 
 KINDS = ("useful", "repeat", "off-task")
 
@@ -37,7 +37,7 @@ def classify(task: ClarifyTask, instance, actions: list[str]) -> tuple[list[str]
     env = task.make_env(instance)
     kinds = []
     for action in actions:
-        named = {s.name for s in slots_asked(env.domain, action)} & env.values.keys()
+        named = set(env.asked(action)) & env.values.keys()
         before = set(env.known)
         res = env.step(action)
         if res.query is None:  # an answer ends the episode

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
 from infopo_cli.errors import ConfigError
-from infopo_cli.tasks.clarify import DOMAINS, ClarifyTask, parse_answer, scripted_reply
+from infopo_cli.tasks.clarify import (
+    DOMAINS,
+    FOLLOW_UP_TEMPLATES,
+    VAGUE_REPLIES,
+    ClarifyTask,
+    _mentions,
+    _words,
+    parse_answer,
+    question_sentences,
+    scripted_reply,
+)
 
 
 def play(task, inst, policy):
@@ -211,3 +222,249 @@ def test_copy_demonstrations_answer_at_once_with_only_the_stated_values():
 def test_bad_knobs_are_config_errors(kw, msg):
     with pytest.raises(ConfigError, match=msg):
         ClarifyTask(**kw)
+
+
+# Settings where the content of a reply decides the next action (vague_rate, dependent_slots,
+# acknowledge): hand-checked transcripts on fixed instances of the test split.
+
+
+def transcript(task, inst, actions):
+    """``(action, reply)`` pairs of a scripted episode that plays ``actions``, and its env."""
+    env = task.make_env(inst)
+    out = []
+    for action in actions:
+        res = env.step(action)
+        reply = res.query.script() if res.query is not None else None
+        if res.query is not None:
+            env.user_replied(reply)
+        out.append((action, reply))
+    return out, env
+
+
+def test_options_off_leave_the_plain_task_byte_identical():
+    """Explicit defaults give the same instances, prompts and transcripts as the plain task, and
+    the settings keep its instance ids and splits (they only add to ``hidden``)."""
+    plain = ClarifyTask()
+    off = ClarifyTask(vague_rate=0.0, dependent_slots=False, acknowledge=False)
+    assert [(i.id, i.messages, i.hidden) for i in plain.instances("test")] == [
+        (i.id, i.messages, i.hidden) for i in off.instances("test")
+    ]
+    inst = plain.instances("test")[0]
+    assert inst.messages[1]["content"] == "I need to buy some clothes. The color is blue."
+    steps, env = transcript(plain, inst, ["What item would you like?", "Got it. What size?"])
+    assert steps == [
+        ("What item would you like?", "The item is sweater."),
+        ("Got it. What size?", "The size is medium."),
+    ]
+    assert env.pending() == [] and env.known == {"item", "color", "size"}
+    for kw in ({"vague_rate": 0.5}, {"dependent_slots": True}, {"acknowledge": True}):
+        assert [i.id for i in ClarifyTask(**kw).instances("train")[:200]] == [
+            i.id for i in plain.instances("train")[:200]
+        ]
+
+    def demos(task):  # every demonstration's messages and replies
+        rng, said = random.Random(0), []
+
+        def policy(env):
+            said.append(task.demo_action(env, rng))
+            return said[-1]
+
+        for inst in task.instances("test"):
+            env = play(task, inst, policy)
+            said.append((env.outcome(), env.known))
+        return said
+
+    assert demos(plain) == demos(off)
+
+
+def test_vague_reply_then_a_re_ask_gives_the_value():
+    task = ClarifyTask(vague_rate=0.5)
+    inst = task.instances("test")[0]  # shopping: item sweater, color blue (stated), size medium
+    assert inst.hidden["vague"] == {"size": "I'm not sure about the size yet."}
+    steps, env = transcript(task, inst, ["What item would you like?", "What size would you like?"])
+    assert steps[1] == ("What size would you like?", "I'm not sure about the size yet.")
+    assert "size" not in env.known and env.pending() == ["size"]
+    assert task.demo_action(env, random.Random(0), answer_p=0.0, follow_up=1.0) in {
+        t.format(slot="size") for t in FOLLOW_UP_TEMPLATES
+    }
+    res = env.step("Could you be more specific about the size?")
+    assert res.query.script() == "The size is medium."
+    env.user_replied("The size is medium.")
+    assert "size" in env.known and env.pending() == []
+    env.step("ANSWER: item = sweater; color = blue; size = medium")
+    assert env.success()
+    # the same instance's size is vague to every episode (drawn per instance, not per episode)
+    again, _ = transcript(task, inst, ["Which size?", "Which size?", "Which size?"])
+    assert [r for _, r in again] == [
+        "I'm not sure about the size yet.",
+        "The size is medium.",
+        "The size is medium.",
+    ]
+    # a guess for the size without the re-ask is a guess: 2/3 when wrong
+    _, env = transcript(task, inst, ["What item?", "What size?"])
+    env.step("ANSWER: item = sweater; color = blue; size = small")
+    assert env.outcome() == pytest.approx(2 / 3)
+
+
+def test_vague_rate_draws_per_unrevealed_slot_and_replies_state_no_value():
+    rates = {}
+    for rate in (0.0, 0.3, 1.0):
+        insts = ClarifyTask(vague_rate=rate).instances("test")
+        vague = [len(i.hidden.get("vague", {})) for i in insts]
+        rates[rate] = sum(vague) / (2 * len(insts))  # two unrevealed slots each
+        if rate:
+            assert all(not set(i.hidden["vague"]) & set(i.hidden["revealed"]) for i in insts)
+    assert rates[0.0] == 0.0 and rates[1.0] == 1.0 and 0.22 < rates[0.3] < 0.38
+    assert "vague" not in ClarifyTask().instances("test")[0].hidden
+    for d in DOMAINS:
+        slots = [*d.slots, *(f.slot for f in d.follow_ups)]
+        words = {o for s in slots for o in s.options}
+        for s in slots:
+            for template in VAGUE_REPLIES:
+                text = _words(template.format(slot=s.name))
+                assert not any(_mentions(text, w) for w in words), (d.name, s.name, template)
+
+
+def test_a_plane_opens_the_airline_and_the_fare_and_an_answer_without_them_fails():
+    task = ClarifyTask(dependent_slots=True)
+    inst = task.instances("test")[3]  # travel: city cairo (stated), transport plane, hotel hostel
+    assert inst.hidden["values"] == {
+        "city": "cairo",
+        "transport": "plane",
+        "hotel": "hostel",
+        "airline": "northjet",
+        "fare": "economy",
+    }
+    assert (
+        "Fields some answers add: airline (skyway|northjet|bluewing|sunair) if transport is plane; "
+        "fare (economy|business|premium|standard) if transport is train|plane; "
+        "luggage (backpack|suitcase|trunk|duffel) if transport is bus|ferry. "
+    ) in inst.messages[0]["content"]
+    steps, env = transcript(
+        task, inst, ["How will you get there?", "What hotel?", "Which airline?"]
+    )
+    assert [r for _, r in steps] == [
+        "The transport is plane.",
+        "The hotel is hostel.",
+        "The airline is northjet.",
+    ]
+    base = "ANSWER: city = cairo; transport = plane; hotel = hostel"
+    env.step(base)
+    assert env.outcome() == pytest.approx(3 / 5) and not env.success()
+    _, env = transcript(task, inst, ["How will you get there?"])
+    assert env.pending() == ["airline", "fare"]
+    assert task.oracle_action(env) == "What airline would you like?"
+    env.step(base + "; airline = northjet; fare = economy")
+    assert env.success()
+    # a ferry opens the luggage instead; asking about an airline then gets the usual shrug
+    ferry = task.instances("test")[10]
+    assert ferry.hidden["values"]["transport"] == "ferry"
+    steps, env = transcript(task, ferry, ["Which transport?", "Which airline?", "Any luggage?"])
+    assert [r for _, r in steps] == [
+        "The transport is ferry.",
+        "I don't mind about the airline.",
+        "The luggage is backpack.",
+    ]
+    # without the option the same instance needs three slots and no follow-up is recognised
+    plain = ClarifyTask().instances("test")[3]
+    assert plain.hidden["values"] == {"city": "cairo", "transport": "plane", "hotel": "hostel"}
+    assert transcript(ClarifyTask(), plain, ["Which airline?"])[0][0][1] == (
+        "Sorry, I don't know what you mean."
+    )
+
+
+def test_acknowledgement_echoes_the_value_and_the_user_reads_only_the_question():
+    task = ClarifyTask(acknowledge=True)
+    inst = task.instances("test")[0]
+    env = task.make_env(inst)
+    steps = []
+    while not env.answer:
+        action = task.oracle_action(env)
+        res = env.step(action)
+        reply = res.query.script() if res.query is not None else None
+        if reply is not None:
+            env.user_replied(reply)
+        steps.append((action, reply))
+    assert steps == [
+        ("What item would you like?", "The item is sweater."),
+        ("Got it, sweater. What size would you like?", "The size is medium."),
+        ("ANSWER: item = sweater; color = blue; size = medium", None),
+    ]
+    assert env.success()
+    # "sweater" names an item option: without the option the user answers that too
+    echo = "Got it, sweater. What size would you like?"
+    assert transcript(ClarifyTask(), inst, [echo])[0][0][1] == (
+        "The item is sweater. The size is medium."
+    )
+    assert question_sentences("Got it, thai and 7pm. How many people?") == "How many people?"
+    assert question_sentences("ANSWER: time = 7pm") == "ANSWER: time = 7pm"
+    # the demonstrator echoes too, every value of the last reply, and only after a reply with one
+    rng = random.Random(0)
+    _, env = transcript(task, inst, ["What item and what size?"])
+    assert env.last_given == {"item": "sweater", "size": "medium"}
+    assert task.demo_action(env, rng, answer_p=0.0).startswith("Got it, sweater and medium. ")
+    _, env = transcript(task, inst, ["Tell me more?"])
+    assert not task.demo_action(env, rng, answer_p=0.0).startswith("Got it")
+
+
+@pytest.mark.parametrize(
+    "kw,turns,demo",
+    [
+        ({"vague_rate": 0.5}, 5, (0.10, 0.25)),
+        ({"dependent_slots": True}, 5, (0.05, 0.20)),
+        ({"acknowledge": True}, 3, (0.15, 0.35)),
+        (
+            {"vague_rate": 0.5, "dependent_slots": True, "acknowledge": True, "max_turns": 9},
+            9,
+            None,
+        ),
+    ],
+)
+def test_settings_oracle_always_succeeds_and_demonstrator_stays_imperfect(kw, turns, demo):
+    task = ClarifyTask(**kw)
+    insts = task.instances("test")
+    envs = [play(task, i, task.oracle_action) for i in insts]
+    assert all(e.success() for e in envs) and max(e.turn for e in envs) == turns
+    if demo:
+        rng = random.Random(0)
+        rate = sum(play(task, i, lambda e: task.demo_action(e, rng)).success() for i in insts)
+        assert demo[0] <= rate / len(insts) <= demo[1]
+
+
+@pytest.mark.parametrize(
+    "kw,msg",
+    [
+        ({"vague_rate": 1.5}, "task.vague_rate must be a number in 0..1, got 1.5"),
+        ({"vague_rate": True}, "task.vague_rate"),
+        ({"dependent_slots": "yes"}, "task.dependent_slots must be true or false, got 'yes'"),
+        ({"acknowledge": 1}, "task.acknowledge must be true or false"),
+    ],
+)
+def test_bad_setting_options_are_config_errors(kw, msg):
+    with pytest.raises(ConfigError, match=re.escape(msg)):
+        ClarifyTask(**kw)
+
+
+def test_a_settings_starter_is_built_on_its_options_and_the_plain_key_is_kept():
+    from infopo_cli.zoo.starter import clarify_setting
+
+    assert clarify_setting(None) == {}
+    assert (
+        clarify_setting({"vague_rate": 0.0, "dependent_slots": False, "acknowledge": False}) == {}
+    )
+    assert clarify_setting({"name": "clarify", "vague_rate": 0.4, "acknowledge": False}) == {
+        "vague_rate": 0.4
+    }
+
+
+def test_model_starter_on_a_setting_resolves_to_its_own_build(monkeypatch):
+    from infopo_cli.zoo import registry
+
+    built = []
+    monkeypatch.setitem(registry.BUILTIN, "starter", lambda **kw: built.append(kw) or "/s")
+    monkeypatch.setitem(registry.BUILTIN, "starter-tracking", lambda **kw: built.append(kw) or "/t")
+    task = {"_target_": "infopo_cli.tasks.clarify.ClarifyTask", "name": "clarify"}
+    registry.resolve_path("starter", None, {**task, "vague_rate": 0.0, "acknowledge": False})
+    registry.resolve_path("starter", None, {**task, "dependent_slots": True})
+    registry.resolve_path("starter-tracking", None, {**task, "acknowledge": True})
+    assert built == [{}, {"setting": {"dependent_slots": True}}, {"setting": {"acknowledge": True}}]

@@ -92,6 +92,16 @@ def test_comparison_experiments_compose_and_evals_see_the_same_tasks():
     )
     assert compare.policy_model("clarify_compare_tracking") == "starter-tracking"
     assert compare.policy_model("clarify_compare") == "starter"
+    # the settings where a reply's content decides the next message: the main task plus one option,
+    # InfoPO against GRPO, each from the starter (built on that setting's dialogues)
+    for setting, option in [
+        ("clarify_vague", "task.vague_rate=0.5"),
+        ("clarify_dependent", "task.dependent_slots=True"),
+        ("clarify_ack", "task.acknowledge=True"),
+    ]:
+        assert set(compare.task_overrides(setting)) == {"task.reward=binary", option}
+        assert compare.policy_model(setting) == "starter"
+        assert compare.SETTINGS[setting] == ["variance_gated", "none"]
     tracking = _train_cfg("+experiment=clarify_compare_tracking")
     assert (tracking.trainer.lr, tracking.trainer.kl_coef, tracking.engine.max_new_tokens) == (
         3e-4,

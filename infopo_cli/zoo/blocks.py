@@ -88,16 +88,20 @@ def warm_start(model, tok, trajs, p: dict, seed: int, label: str, every: int, **
     )
 
 
-def clarify_tokenizer(vocab_size: int = 2048, seed: int = 0, slot_tokens: bool = False):
+def clarify_tokenizer(vocab_size: int = 2048, seed: int = 0, slot_tokens: bool = False, **options):
     """BPE on clarify text. ``slot_tokens`` adds one token per ``" <slot> ="`` of an answer, so the
     position that must name a slot's value is itself the query for it (copying then needs one
-    attention hop instead of two, which a small model learns in a few hundred steps)."""
+    attention hop instead of two, which a small model learns in a few hundred steps).
+    ``options``: the task's setting options (``vague_rate``, ``dependent_slots``,
+    ``acknowledge``), so the text is that of the dialogues the tokenizer will encode."""
     from tokenizers import AddedToken
 
     from infopo_cli.tasks.clarify import DOMAINS, corpus
 
-    tok = train_tokenizer(corpus(3000, seed=seed), vocab_size)
+    tok = train_tokenizer(corpus(3000, seed=seed, **options), vocab_size)
     if slot_tokens:
         names = dict.fromkeys(s.name for d in DOMAINS for s in d.slots)
+        if options.get("dependent_slots"):
+            names.update(dict.fromkeys(f.slot.name for d in DOMAINS for f in d.follow_ups))
         tok.add_tokens([AddedToken(f" {n} =", normalized=False) for n in names])
     return tok

@@ -22,17 +22,18 @@ from typing import Any
 
 from infopo_cli.errors import ConfigError
 from infopo_cli.zoo.smollm2 import smollm2_path
-from infopo_cli.zoo.starter import starter_path
+from infopo_cli.zoo.starter import clarify_setting, starter_path
 from infopo_cli.zoo.task_starter import is_clarify, task_starter_path
 from infopo_cli.zoo.tiny import tiny_path
 
 
-def starter_tracking_path() -> Path:
+def starter_tracking_path(**overrides) -> Path:
     """The starter warm-started on demonstrations whose questions track the replies: half of their
     task-slot questions pick a slot not yet known (``ClarifyTask.demo_action(ask_unknown=...)``)."""
-    return starter_path(ask_unknown=0.5)
+    return starter_path(ask_unknown=0.5, **overrides)
 
 
+CLARIFY_STARTERS = ("starter", "starter-tracking")
 BUILTIN: dict[str, Callable[..., Path]] = {
     "tiny": tiny_path,
     "smollm2-135m": smollm2_path,
@@ -64,7 +65,9 @@ def resolve_path(name: str, path: str | None, task: Mapping[str, Any] | None = N
         )
     if name == "starter" and not is_clarify(task):
         return str(task_starter_path(task))
-    return str(BUILTIN[name]())
+    setting = clarify_setting(task) if name in CLARIFY_STARTERS else {}
+    # a clarify setting's starter learns on its dialogues (vague replies, follow-ups, echoes)
+    return str(BUILTIN[name](**({"setting": setting} if setting else {})))
 
 
 HUB_PROBE_TIMEOUT_S = 5.0

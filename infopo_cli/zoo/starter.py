@@ -31,7 +31,9 @@ samples per task), with training success 0.34-0.42 against 0.25-0.28.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -57,6 +59,20 @@ STARTER = {
 }
 
 
+# The clarify options that change its dialogues (docs/tasks.md), and their defaults: a starter is
+# built on the configured ones, under the key ``setting``, absent for the plain task (whose cached
+# starter keeps its key).
+SETTING_DEFAULTS = {"vague_rate": 0.0, "dependent_slots": False, "acknowledge": False}
+
+
+def clarify_setting(task_cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The setting options of a clarify task config that differ from their defaults."""
+    task_cfg = task_cfg or {}
+    return {
+        k: task_cfg[k] for k, v in SETTING_DEFAULTS.items() if k in task_cfg and task_cfg[k] != v
+    }
+
+
 def build_starter(out: Path, seed: int = 0, **overrides) -> None:
     """Tokenizer, random init, demonstrations, SFT; saved as a Hugging Face folder."""
     from infopo_cli.core.chat import ChatFormat
@@ -65,14 +81,15 @@ def build_starter(out: Path, seed: int = 0, **overrides) -> None:
     from infopo_cli.tasks.clarify import ClarifyTask
 
     p = {**STARTER, **overrides}
+    setting = p.get("setting", {})
     t0 = time.time()
     torch.manual_seed(seed)
-    tok = clarify_tokenizer(p["vocab"], seed=seed, slot_tokens=True)
+    tok = clarify_tokenizer(p["vocab"], seed=seed, slot_tokens=True, **setting)
     model = small_llama(
         len(tok), hidden=p["hidden"], layers=p["layers"], heads=p["heads"], seed=seed
     )
     chat = ChatFormat(tok)
-    task = ClarifyTask(seed=seed)
+    task = ClarifyTask(seed=seed, **setting)
     trajs = demo_trajectories(
         task,
         ScriptedSimulator(),

@@ -215,6 +215,11 @@ class TrainRecipe:
         return (
             " (pushed as adapter)" if getattr(self.engine, "lora_rank", 0) else " (pushed merged)"
         )
+        if tcfg.packing and not self.trainer.packing:
+            attn = getattr(self.model.config, "_attn_implementation", None)
+            self.logger.print(
+                f"trainer.packing: {attn} attention takes no block mask; updates run right-padded"
+            )
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self) -> dict:

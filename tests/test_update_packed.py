@@ -11,7 +11,15 @@ import pytest
 import torch
 
 from infopo_cli.config import TrainerConfig
-from infopo_cli.core.packing import block_causal_mask, block_positions, pack_rows, packs
+from infopo_cli.core import packing
+from infopo_cli.core.packing import (
+    block_causal_mask,
+    block_positions,
+    pack_rows,
+    packed_attention,
+    packs,
+    takes_block_mask,
+)
 from infopo_cli.core.trajectory import Batch, token_batches
 from infopo_cli.core.update import PolicyTrainer
 from infopo_cli.runtime.models import load_model
@@ -149,10 +157,51 @@ def test_packed_update_equals_the_padded_update(tiny_models, impl, mode):
         assert rel <= 1e-5, (name, rel)
 
 
-def test_attention_without_a_block_mask_runs_padded(tiny_models):
-    fa2 = types.SimpleNamespace(
-        config=types.SimpleNamespace(_attn_implementation="flash_attention_2")
-    )
-    assert not packs(fa2)
+def kernel_model(name):
+    """A stand-in with only the attention kernel of a model's config."""
+    return types.SimpleNamespace(config=types.SimpleNamespace(_attn_implementation=name))
+
+
+def test_attention_without_a_block_mask_or_varlen_runs_padded(tiny_models):
+    fa2 = kernel_model("flash_attention_2")
+    assert packs(fa2) and not takes_block_mask(fa2)  # packs the update, not the scorer's segments
+    assert not packs(kernel_model("flex_attention"))
     assert packs(tiny_models["sdpa"]) and packs(tiny_models["eager"])
     assert not PolicyTrainer(tiny_models["sdpa"], TrainerConfig(packing=False)).packing
+
+
+def test_varlen_kernels_read_the_sequences_from_the_position_ids():
+    """flash_attention_2 gets no mask: transformers cuts a one-row batch where the position ids
+    restart at 0. Its cut of our layout is the rows' lengths."""
+    from transformers.modeling_flash_attention_utils import (
+        _is_packed_sequence,
+        prepare_fa_kwargs_from_position_ids,
+    )
+
+    pos, mask = packed_attention(kernel_model("flash_attention_2"), [3, 5, 2])
+    assert mask is None and pos.tolist() == [[0, 1, 2, 0, 1, 2, 3, 4, 0, 1]]
+    assert bool(_is_packed_sequence(pos, batch_size=1))
+    (cu_q, cu_k), (max_q, _) = prepare_fa_kwargs_from_position_ids(pos)
+    assert cu_q.tolist() == cu_k.tolist() == [0, 3, 8, 10] and int(max_q) == 5
+
+
+def test_update_without_a_mask_equals_the_padded_update(tiny_models, monkeypatch):
+    """The varlen route end to end on CPU: sdpa given position ids and no mask (transformers builds
+    the block mask from the position ids) updates like the padded trainer."""
+    monkeypatch.setattr(packing, "VARLEN_ATTENTION", ("sdpa",))
+    model = tiny_models["sdpa"]
+    assert packed_attention(model, [2, 3])[1] is None
+    tensors, adv = _batch(8, seed=3)
+    old = PolicyTrainer(model, TrainerConfig(packing=False)).logprobs(tensors)
+    kw = dict(lr=1e-3, micro_batch_tokens=96, entropy_coef=0.01, grad_clip=1e9)
+    m_pad, g_pad, _ = _recorded_update(
+        model, None, TrainerConfig(packing=False, **kw), tensors, adv, old
+    )
+    m_pack, g_pack, t = _recorded_update(
+        model, None, TrainerConfig(packing=True, **kw), tensors, adv, old
+    )
+    assert t.packing
+    for k, v in m_pad.items():
+        assert m_pack[k] == pytest.approx(v, rel=1e-5, abs=1e-7), k
+    for name, g in g_pad.items():
+        assert float((g_pack[name] - g).norm() / g.norm().clamp(min=1e-12)) <= 1e-5, name

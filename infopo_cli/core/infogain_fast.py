@@ -43,7 +43,7 @@ from infopo_cli.core.packing import (
     block_causal_mask,
     block_positions,
     mask_dtype,
-    packs,
+    takes_block_mask,
 )
 from infopo_cli.core.trajectory import Batch, Trajectory, token_batches
 
@@ -76,7 +76,7 @@ def plan_segments(traj: Trajectory, placeholder_ids: Sequence[int]) -> list[Segm
 
 def supports_packing(model) -> bool:
     """True when the packed pass is exact for ``model``: maskable attention, plain output head."""
-    if not packs(model):
+    if not takes_block_mask(model):
         return False
     cfg = model.config
     for name in HEAD_POSTPROCESSING:

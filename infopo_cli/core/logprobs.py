@@ -227,7 +227,7 @@ def _full_logits_forward(model, input_ids, attention_mask, position_ids, real, w
 def forward_logprobs(
     model,
     input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
+    attention_mask: torch.Tensor | None,
     *,
     position_ids: torch.Tensor | None = None,
     with_entropy: bool = False,
@@ -242,8 +242,9 @@ def forward_logprobs(
     docstring); ``chunk_rows`` 0 forces the full-logits path.
 
     Packed rows (``infopo_cli.core.packing``) come with their ``position_ids`` [N, L] and a 4D
-    ``attention_mask``; a token is then scored where its position is > 0 (it continues its own
-    sequence), so the first token of each packed sequence gets 0 like position 0 of a padded row.
+    ``attention_mask`` (None for a varlen kernel); a token is then scored where its position is > 0
+    (it continues its own sequence), so the first token of each packed sequence gets 0 like
+    position 0 of a padded row.
     """
     enabled = autocast and input_ids.device.type in ("cpu", "cuda")
     ctx = (

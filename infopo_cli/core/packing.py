@@ -12,24 +12,42 @@ Two users:
 - the information-gain scorer (``infopo_cli.core.infogain_fast``): counterfactual segments packed
   after their shared cached prefix, a segment of turn t seeing the real tokens ``[:fs_t]``.
 
-Exactness needs attention that takes an explicit 4D mask (``eager`` and ``sdpa``: ``packs``).
+Attention. ``eager`` and ``sdpa`` take the explicit 4D mask of ``block_causal_mask``: any layout,
+exact, but computed densely over the whole row (a packed row of T tokens costs T^2 attention
+scores, most of them masked). ``flash_attention_2`` takes no mask: given none, transformers reads
+the sequences of a one-row batch from where its position ids restart at 0 and runs its varlen
+kernel, which computes only the blocks (``packed_attention``); that covers the update's layout, not
+the scorer's segments after a cached prefix.
 """
 
 from __future__ import annotations
 
 import torch
 
-MASKABLE_ATTENTION = ("eager", "sdpa")
+MASKABLE_ATTENTION = ("eager", "sdpa")  # take a 4D mask: any block layout
+VARLEN_ATTENTION = ("flash_attention_2",)  # sequences from position ids: one row, blocks from 0
 
 Block = tuple[int, int]  # (tokens, first position = length of the prefix it sees)
 
 
-def packs(model) -> bool:
-    """True when ``model``'s attention takes the block mask of a packed row (eager, sdpa)."""
+def attention_of(model) -> str | None:
+    """The attention kernel of ``model`` (transformers' ``_attn_implementation``), through any
+    DDP/FSDP2/PEFT wrapper."""
     from infopo_cli.runtime.distributed import unwrap
 
     cfg = getattr(unwrap(model), "config", None)
-    return getattr(cfg, "_attn_implementation", None) in MASKABLE_ATTENTION
+    return getattr(cfg, "_attn_implementation", None)
+
+
+def takes_block_mask(model) -> bool:
+    """True when ``model``'s attention takes ``block_causal_mask`` (eager, sdpa): any layout."""
+    return attention_of(model) in MASKABLE_ATTENTION
+
+
+def packs(model) -> bool:
+    """True when ``model`` runs one row of sequences packed from position 0 exactly: a block mask
+    or a varlen kernel (``packed_attention``)."""
+    return attention_of(model) in MASKABLE_ATTENTION + VARLEN_ATTENTION
 
 
 def block_positions(blocks: list[list[Block]], width: int) -> torch.Tensor:
@@ -72,6 +90,17 @@ def block_causal_mask(
         return allow
     mask = torch.zeros(allow.shape, dtype=float_dtype)
     return mask.masked_fill_(~allow, torch.finfo(float_dtype).min)
+
+
+def packed_attention(model, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Position ids [1, T] and attention mask of sequences of ``lengths`` laid end to end in one
+    row of T = sum(lengths) tokens: the 4D block mask for eager/sdpa, None for a varlen kernel
+    (transformers then takes the sequences from the position ids)."""
+    width, blocks = sum(lengths), [[(n, 0) for n in lengths]]
+    pos = block_positions(blocks, width)
+    if attention_of(model) in VARLEN_ATTENTION:
+        return pos, None
+    return pos, block_causal_mask(blocks, 0, width, mask_dtype(model))
 
 
 def mask_dtype(model) -> torch.dtype | None:

@@ -21,14 +21,7 @@ import torch
 from infopo_cli.config import TrainerConfig
 from infopo_cli.core.logprobs import forward_logprobs
 from infopo_cli.core.losses import entropy_bonus, is_weights, kl_k3, masked_mean, ppo_clip_loss
-from infopo_cli.core.packing import (
-    block_causal_mask,
-    block_positions,
-    mask_dtype,
-    pack_rows,
-    packs,
-    unpack_row,
-)
+from infopo_cli.core.packing import pack_rows, packed_attention, packs, unpack_row
 from infopo_cli.core.trajectory import token_batches
 from infopo_cli.runtime.distributed import (
     World,
@@ -90,16 +83,15 @@ class PolicyTrainer:
 
     def _rows(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> dict[str, torch.Tensor]:
         """The [N, L] tensors' ``rows`` as one micro-batch: [R, longest] right-padded, or packed
-        [1, sum of lengths] with ``position_ids`` and a 4D block-diagonal ``attention_mask``."""
+        [1, sum of lengths] with ``position_ids`` and the ``attention_mask`` of ``packed_attention``
+        (a 4D block-diagonal mask; None for a varlen kernel)."""
         lengths = self._lengths(tensors, rows)
         if not self.packing:
             width = max(lengths)
             return {k: v[rows, :width].to(self.device) for k, v in tensors.items() if v.dim() == 2}
-        width, blocks = sum(lengths), [[(n, 0) for n in lengths]]
         mb = pack_rows(tensors, rows, lengths)
-        mb["position_ids"] = block_positions(blocks, width)
-        mb["attention_mask"] = block_causal_mask(blocks, 0, width, mask_dtype(self.module))
-        return {k: v.to(self.device) for k, v in mb.items()}
+        mb["position_ids"], mb["attention_mask"] = packed_attention(self.module, lengths)
+        return {k: None if v is None else v.to(self.device) for k, v in mb.items()}
 
     def _batches(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> list[list[int]]:
         """Micro-batches of ``rows`` (row indices of the batch) under ``micro_batch_tokens``."""

@@ -63,9 +63,9 @@ class PolicyTrainer:
     """``model`` is what the update runs through (a DDP/FSDP2 wrapper under several ranks); log-probs
     without gradients run on the unwrapped module, which issues no collectives under DDP.
 
-    ``packing`` (``trainer.packing`` where the model's attention takes a block mask, ``packs``): a
+    ``packing`` (``trainer.packing`` where the model's attention can run packed rows, ``packs``): a
     micro-batch is its rows laid end to end in one sequence, positions restarting at 0 per row and
-    attention block-diagonal, instead of rows right-padded to the longest."""
+    attention within rows only, instead of rows right-padded to the longest."""
 
     def __init__(self, model, cfg: TrainerConfig, ref_model=None, world: World | None = None):
         self.model = model

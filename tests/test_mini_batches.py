@@ -71,7 +71,8 @@ def test_mini_batch_rows_are_consecutive_and_cover_the_batch():
 
 def test_one_mini_batch_is_bit_identical_to_the_single_step_update(tiny_lm):
     tensors, adv = _batch(6)
-    cfg = TrainerConfig(lr=1e-3, micro_batch_tokens=64)  # several micro-batches
+    # several micro-batches, right-padded like the reference (packing: tests/test_update_packed.py)
+    cfg = TrainerConfig(lr=1e-3, micro_batch_tokens=64, packing=False)
     assert cfg.mini_batches == 1
     a, b = copy.deepcopy(tiny_lm), copy.deepcopy(tiny_lm)
     trainer = PolicyTrainer(a, cfg)

@@ -39,9 +39,13 @@ from infopo_cli.core.logprobs import (
     head_logprobs,
     token_logprobs,
 )
+from infopo_cli.core.packing import (
+    block_causal_mask,
+    block_positions,
+    mask_dtype,
+    takes_block_mask,
+)
 from infopo_cli.core.trajectory import Batch, Trajectory, token_batches
-
-MASKABLE_ATTENTION = ("eager", "sdpa")
 
 
 @dataclass(frozen=True)
@@ -72,14 +76,20 @@ def plan_segments(traj: Trajectory, placeholder_ids: Sequence[int]) -> list[Segm
 
 def supports_packing(model) -> bool:
     """True when the packed pass is exact for ``model``: maskable attention, plain output head."""
-    cfg = model.config
-    if getattr(cfg, "_attn_implementation", None) not in MASKABLE_ATTENTION:
+    if not takes_block_mask(model):
         return False
+    cfg = model.config
     for name in HEAD_POSTPROCESSING:
         value = getattr(cfg, name, None)
         if value is not None and value != 1.0:
             return False
     return model.get_output_embeddings() is not None
+
+
+def segment_blocks(segments: list[list[Segment]]) -> list[list[tuple[int, int]]]:
+    """Each row's segments as packed blocks (``infopo_cli.core.packing``): a segment of turn t
+    continues the real prefix ``[:fs_t]``, so it sits at positions from ``fs_t`` and sees that prefix."""
+    return [[(len(sg.ids), sg.fs) for sg in segs] for segs in segments]
 
 
 def segment_mask(
@@ -88,28 +98,9 @@ def segment_mask(
     seg_width: int,
     float_dtype: torch.dtype | None,
 ) -> torch.Tensor:
-    """[B, 1, seg_width, prefix_width + seg_width] mask of the segment pass.
-
-    A segment's token sees the cached prefix ``[:fs]`` and its own segment up to itself. Padding
-    queries see key 0 only (never an empty row: a fully masked row gives NaN, which would leak into
-    real rows through the values). ``float_dtype`` None: boolean (True = attend, for sdpa); else an
-    additive float mask (0 / dtype min, for eager attention).
-    """
-    allow = torch.zeros((len(segments), seg_width, prefix_width + seg_width), dtype=torch.bool)
-    for r, segs in enumerate(segments):
-        off = 0
-        for sg in segs:
-            n = len(sg.ids)
-            allow[r, off : off + n, : sg.fs] = True
-            cols = prefix_width + off
-            allow[r, off : off + n, cols : cols + n] = torch.ones(n, n, dtype=torch.bool).tril()
-            off += n
-        allow[r, off:, 0] = True
-    allow = allow.unsqueeze(1)
-    if float_dtype is None:
-        return allow
-    mask = torch.zeros(allow.shape, dtype=float_dtype)
-    return mask.masked_fill_(~allow, torch.finfo(float_dtype).min)
+    """[B, 1, seg_width, prefix_width + seg_width] mask of the segment pass: a segment's token sees
+    the cached prefix ``[:fs]`` and its own segment up to itself (``block_causal_mask``)."""
+    return block_causal_mask(segment_blocks(segments), prefix_width, seg_width, float_dtype)
 
 
 def _head_logprobs(model, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -163,24 +154,20 @@ def _segment_pass(
     device = next(model.parameters()).device
     seg_width = max(1, max(sum(len(s.ids) for s in segs) for segs in segments))
     ids = torch.zeros((len(segments), seg_width), dtype=torch.long)
-    pos = torch.zeros((len(segments), seg_width), dtype=torch.long)
+    pos = block_positions(segment_blocks(segments), seg_width)
     rows, cols, targets, owner = [], [], [], []
     for r, segs in enumerate(segments):
         off = 0
         for j, sg in enumerate(segs):
             n = len(sg.ids)
             ids[r, off : off + n] = torch.tensor(sg.ids, dtype=torch.long)
-            pos[r, off : off + n] = torch.arange(sg.fs, sg.fs + n)
             k = len(sg.targets)
             rows += [r] * k
             cols += range(off + sg.first_pred, off + sg.first_pred + k)
             targets += sg.targets
             owner += [(r, j)] * k
             off += n
-    eager = model.config._attn_implementation == "eager"
-    mask = segment_mask(
-        segments, prefix_width, seg_width, next(model.parameters()).dtype if eager else None
-    )
+    mask = segment_mask(segments, prefix_width, seg_width, mask_dtype(model))
     hidden = model.get_decoder()(
         input_ids=ids.to(device),
         attention_mask=mask.to(device),

@@ -181,16 +181,18 @@ def _head_replaced(head: torch.nn.Module, forward):
         del head.forward
 
 
-def _model_call(model, input_ids, attention_mask):
+def _model_call(model, input_ids, attention_mask, position_ids):
     return model(
         input_ids=input_ids,
         attention_mask=attention_mask,
-        position_ids=position_ids_from_mask(attention_mask),
+        position_ids=position_ids,
         use_cache=False,
     )
 
 
-def _chunked_forward(model, head, input_ids, attention_mask, real, with_entropy, chunk_rows):
+def _chunked_forward(
+    model, head, input_ids, attention_mask, position_ids, real, with_entropy, chunk_rows
+):
     """[N, L-1] log-probs of x_{i+1} and entropies at i, the head run on the real rows only.
 
     The replaced head returns them as the model's "logits" ([N, L-1, 1 or 2]): they leave through
@@ -211,13 +213,13 @@ def _chunked_forward(model, head, input_ids, attention_mask, real, with_entropy,
         return torch.stack([spread(lp)] + ([spread(ent)] if with_entropy else []), dim=-1)
 
     with _head_replaced(head, forward):
-        out = _model_call(model, input_ids, attention_mask).logits.float()
+        out = _model_call(model, input_ids, attention_mask, position_ids).logits.float()
     return out[..., 0], (out[..., 1] if with_entropy else None)
 
 
-def _full_logits_forward(model, input_ids, attention_mask, real, with_entropy):
+def _full_logits_forward(model, input_ids, attention_mask, position_ids, real, with_entropy):
     """The fallback for heads that are not a plain linear map: the whole [N, L, V] logits."""
-    logits = _model_call(model, input_ids, attention_mask).logits[:, :-1]
+    logits = _model_call(model, input_ids, attention_mask, position_ids).logits[:, :-1]
     lp = gather_logprobs(logits, input_ids[:, 1:]) * real
     return lp, (entropy_from_logits(logits) * real if with_entropy else None)
 
@@ -225,18 +227,24 @@ def _full_logits_forward(model, input_ids, attention_mask, real, with_entropy):
 def forward_logprobs(
     model,
     input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
+    attention_mask: torch.Tensor | None,
     *,
+    position_ids: torch.Tensor | None = None,
     with_entropy: bool = False,
     autocast: bool = False,
     chunk_rows: int = HEAD_CHUNK_ROWS,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log pi(x_i | x_<i) [N, L] for every position, and the policy's entropy there [N, L] (or None).
 
-    Position 0 (no context), padding and a first real token after left padding get 0. ``autocast`` runs the model (not the float32
-    log-softmax after it) under bf16 autocast. Gradients flow when the caller allows them. A plain
-    linear head is applied ``chunk_rows`` rows at a time (module docstring); ``chunk_rows`` 0 forces
-    the full-logits path.
+    Position 0 (no context), padding and a first real token after left padding get 0. ``autocast``
+    runs the model (not the float32 log-softmax after it) under bf16 autocast. Gradients flow when
+    the caller allows them. A plain linear head is applied ``chunk_rows`` rows at a time (module
+    docstring); ``chunk_rows`` 0 forces the full-logits path.
+
+    Packed rows (``infopo_cli.core.packing``) come with their ``position_ids`` [N, L] and a 4D
+    ``attention_mask`` (None for a varlen kernel); a token is then scored where its position is > 0
+    (it continues its own sequence), so the first token of each packed sequence gets 0 like
+    position 0 of a padded row.
     """
     enabled = autocast and input_ids.device.type in ("cpu", "cuda")
     ctx = (
@@ -244,15 +252,21 @@ def forward_logprobs(
         if enabled
         else contextlib.nullcontext()
     )
-    real = (attention_mask[:, :-1] * attention_mask[:, 1:]).to(torch.float32)  # [N, L-1]
+    if position_ids is None:  # padded rows: x_{i+1} is scored when x_i and x_{i+1} are real
+        position_ids = position_ids_from_mask(attention_mask)
+        real = (attention_mask[:, :-1] * attention_mask[:, 1:]).to(torch.float32)  # [N, L-1]
+    else:  # packed rows: x_{i+1} is scored unless it starts a sequence
+        real = (position_ids[:, 1:] > 0).to(torch.float32)  # [N, L-1]
     head = plain_linear_head(model) if chunk_rows > 0 else None
     with ctx:
         if head is not None:
             lp, ent = _chunked_forward(
-                model, head, input_ids, attention_mask, real, with_entropy, chunk_rows
+                model, head, input_ids, attention_mask, position_ids, real, with_entropy, chunk_rows
             )
         else:
-            lp, ent = _full_logits_forward(model, input_ids, attention_mask, real, with_entropy)
+            lp, ent = _full_logits_forward(
+                model, input_ids, attention_mask, position_ids, real, with_entropy
+            )
     lp = torch.cat([torch.zeros_like(lp[:, :1]), lp], dim=1)  # [N, L]
     if ent is None:
         return lp, None

@@ -188,21 +188,29 @@ class Batch:
 
 
 def token_batches(
-    lengths: list[int], token_budget: int, longest_first: bool = True
+    lengths: list[int], token_budget: int, longest_first: bool = True, packed: bool = False
 ) -> list[list[int]]:
     """Row indices grouped so that rows x longest row <= ``token_budget`` (a row over budget runs
     alone), over the rows sorted by length so that a group pads little: on a CPU padding is pure
     cost. Used by the update, the scorers and SFT.
+
+    ``packed``: the group's rows run laid end to end (``infopo_cli.core.packing``), so what counts
+    against the budget is the sum of their lengths, not rows x longest; each row joins the first
+    group it fits in (first-fit decreasing), which fills groups closer to the budget than cutting
+    the sorted rows in runs.
 
     ``longest_first`` decides the order groups are formed in (ties by index); either order gives the
     same kind of packing. The update goes longest first, so an out-of-memory shows on the first
     micro-batch; the information-gain scorers go shortest first.
     """
     sign = -1 if longest_first else 1
+    order = sorted(range(len(lengths)), key=lambda i: (sign * lengths[i], i))
+    if packed:
+        return _first_fit(order, lengths, token_budget)
     out: list[list[int]] = []
     cur: list[int] = []
     longest = 0
-    for i in sorted(range(len(lengths)), key=lambda i: (sign * lengths[i], i)):
+    for i in order:
         if cur and (len(cur) + 1) * max(longest, lengths[i]) > token_budget:
             out.append(cur)
             cur, longest = [], 0
@@ -210,4 +218,19 @@ def token_batches(
         longest = max(longest, lengths[i])
     if cur:
         out.append(cur)
+    return out
+
+
+def _first_fit(order: list[int], lengths: list[int], token_budget: int) -> list[list[int]]:
+    """Rows in ``order``, each into the first group whose summed length stays <= ``token_budget``
+    (or a new group: a row over budget runs alone)."""
+    out: list[list[int]] = []
+    used: list[int] = []
+    for i in order:
+        g = next((g for g, u in enumerate(used) if u + lengths[i] <= token_budget), len(out))
+        if g == len(out):
+            out.append([])
+            used.append(0)
+        out[g].append(i)
+        used[g] += lengths[i]
     return out

@@ -21,6 +21,7 @@ import torch
 from infopo_cli.config import TrainerConfig
 from infopo_cli.core.logprobs import forward_logprobs
 from infopo_cli.core.losses import entropy_bonus, is_weights, kl_k3, masked_mean, ppo_clip_loss
+from infopo_cli.core.packing import pack_rows, packed_attention, packs, unpack_row
 from infopo_cli.core.trajectory import token_batches
 from infopo_cli.runtime.distributed import (
     World,
@@ -60,7 +61,11 @@ def scheduled_lr(cfg: TrainerConfig, step: int) -> float:
 
 class PolicyTrainer:
     """``model`` is what the update runs through (a DDP/FSDP2 wrapper under several ranks); log-probs
-    without gradients run on the unwrapped module, which issues no collectives under DDP."""
+    without gradients run on the unwrapped module, which issues no collectives under DDP.
+
+    ``packing`` (``trainer.packing`` where the model's attention can run packed rows, ``packs``): a
+    micro-batch is its rows laid end to end in one sequence, positions restarting at 0 per row and
+    attention within rows only, instead of rows right-padded to the longest."""
 
     def __init__(self, model, cfg: TrainerConfig, ref_model=None, world: World | None = None):
         self.model = model
@@ -69,12 +74,30 @@ class PolicyTrainer:
         self.ref_model = ref_model
         self.world = world or World()
         self.device = next(model.parameters()).device
+        self.packing = cfg.packing and packs(self.module)
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
+    def _lengths(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> list[int]:
+        return [int(n) for n in tensors["attention_mask"][rows].sum(-1).tolist()]
+
     def _rows(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> dict[str, torch.Tensor]:
-        width = int(tensors["attention_mask"][rows].sum(-1).max())
-        return {k: v[rows, :width].to(self.device) for k, v in tensors.items() if v.dim() == 2}
+        """The [N, L] tensors' ``rows`` as one micro-batch: [R, longest] right-padded, or packed
+        [1, sum of lengths] with ``position_ids`` and the ``attention_mask`` of ``packed_attention``
+        (a 4D block-diagonal mask; None for a varlen kernel)."""
+        lengths = self._lengths(tensors, rows)
+        if not self.packing:
+            width = max(lengths)
+            return {k: v[rows, :width].to(self.device) for k, v in tensors.items() if v.dim() == 2}
+        mb = pack_rows(tensors, rows, lengths)
+        mb["position_ids"], mb["attention_mask"] = packed_attention(self.module, lengths)
+        return {k: None if v is None else v.to(self.device) for k, v in mb.items()}
+
+    def _batches(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> list[list[int]]:
+        """Micro-batches of ``rows`` (row indices of the batch) under ``micro_batch_tokens``."""
+        lengths = self._lengths(tensors, rows)
+        groups = token_batches(lengths, self.cfg.micro_batch_tokens, packed=self.packing)
+        return [[rows[i] for i in g] for g in groups]
 
     def _forward(self, model, mb: dict[str, torch.Tensor], with_entropy: bool):
         """Log-probs [R, W] of each token given its prefix (0 at position 0), and entropies."""
@@ -82,6 +105,7 @@ class PolicyTrainer:
             model,
             mb["input_ids"],
             mb["attention_mask"],
+            position_ids=mb.get("position_ids"),
             with_entropy=with_entropy,
             autocast=self.cfg.autocast == "bf16",
         )
@@ -90,12 +114,16 @@ class PolicyTrainer:
     def logprobs(self, tensors: dict[str, torch.Tensor], model=None) -> torch.Tensor:
         """[N, L] log-probs of the batch under ``model`` (default: the policy), on CPU."""
         model = model or self.module
-        lengths = tensors["attention_mask"].sum(-1).tolist()
         out = torch.zeros(tensors["input_ids"].shape, dtype=torch.float32)
-        for rows in token_batches(lengths, self.cfg.micro_batch_tokens):
-            mb = self._rows(tensors, rows)
-            lp, _ = self._forward(model, mb, with_entropy=False)
-            out[rows, : lp.shape[1]] = lp.float().cpu()
+        for rows in self._batches(tensors, list(range(out.shape[0]))):
+            lp, _ = self._forward(model, self._rows(tensors, rows), with_entropy=False)
+            lp = lp.float().cpu()
+            if not self.packing:
+                out[rows, : lp.shape[1]] = lp
+                continue
+            lengths = self._lengths(tensors, rows)
+            for r, n, row_lp in zip(rows, lengths, unpack_row(lp, lengths), strict=True):
+                out[r, :n] = row_lp
         return out
 
     def update(
@@ -151,10 +179,7 @@ class PolicyTrainer:
         token-mean's denominator), its micro-batches (row indices of the batch) and how many every
         rank runs in it (the maximum over ranks)."""
         total = self.world.sum(float(tensors["action_mask"][rows].sum()))
-        lengths = tensors["attention_mask"][rows].sum(-1).tolist()
-        batches = [
-            [rows[i] for i in b] for b in token_batches(lengths, self.cfg.micro_batch_tokens)
-        ]
+        batches = self._batches(tensors, rows)
         return (
             total,
             batches,

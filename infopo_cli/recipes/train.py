@@ -207,6 +207,11 @@ class TrainRecipe:
                 else ""
             )
         )
+        if tcfg.packing and not self.trainer.packing:
+            attn = getattr(self.model.config, "_attn_implementation", None)
+            self.logger.print(
+                f"trainer.packing: {attn} attention runs no packed rows; updates run right-padded"
+            )
 
     def _lora_push(self) -> str:
         """How the engine gets the adapter (vLLM only: the HF engine runs the PEFT model)."""

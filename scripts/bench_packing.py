@@ -1,0 +1,154 @@
+"""Benchmark: the update with micro-batches right-padded against packed (``trainer.packing``).
+
+The batch is the default run's kind: clarify dialogues of the demonstration policy the starter is
+warm-started on (``task.demo_action`` with the starter's answer schedule, so episode lengths are
+the starter's), ``--prompts`` x ``--group-size`` of them, through the ``tiny`` model (the starter's
+architecture: a 2-layer, 256-wide Llama, clarify BPE tokenizer). The trainer settings are those of
+``model=starter`` (conf/model_tuning/starter.yaml: ``micro_batch_tokens`` 1024, 2 PPO epochs, KL
+0.01 against a frozen reference, entropy 0.001).
+
+Printed per side: micro-batches, tokens run through the model, the padding share of them, and the
+median of ``--repeats`` timed updates (``PolicyTrainer.update``: the reference log-prob pass and
+the PPO passes), as wall seconds and process CPU seconds (steadier when other processes share the
+cores), with the old-log-prob pass beside it. The two sides alternate after one untimed warm-up
+update each (optimizer state allocation). The last line is ``packed_over_padded=<ratio>`` (median
+update wall time, packed / padded; the line before it gives the CPU-time ratio).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from omegaconf import OmegaConf
+
+from infopo_cli.config import CONF_DIR, TrainerConfig
+from infopo_cli.core.chat import ChatFormat
+from infopo_cli.core.sft import demo_trajectories
+from infopo_cli.core.trajectory import Batch
+from infopo_cli.core.update import PolicyTrainer
+from infopo_cli.runtime.models import load_model, load_tokenizer
+from infopo_cli.simulators.scripted import ScriptedSimulator
+from infopo_cli.tasks.clarify import ClarifyTask
+from infopo_cli.zoo.registry import resolve_path
+from infopo_cli.zoo.starter import STARTER
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--prompts", type=int, default=8, help="prompts per step (B)")
+    ap.add_argument("--group-size", type=int, default=4, help="rollouts per prompt (G)")
+    ap.add_argument("--micro-batch-tokens", type=int, default=0, help="0: model=starter's (1024)")
+    ap.add_argument("--attn", choices=["sdpa", "eager"], default="sdpa")
+    ap.add_argument("--repeats", type=int, default=5, help="timed updates of each side")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if min(args.prompts, args.group_size, args.repeats) < 1:
+        ap.error("--prompts, --group-size and --repeats must be >= 1")
+    return args
+
+
+def starter_trainer_config(micro_batch_tokens: int) -> dict:
+    """The trainer fields of ``model=starter``: conf/trainer/ppo.yaml under
+    conf/model_tuning/starter.yaml."""
+    base = OmegaConf.load(CONF_DIR / "trainer" / "ppo.yaml")
+    tuned = OmegaConf.load(CONF_DIR / "model_tuning" / "starter.yaml").trainer
+    cfg = OmegaConf.to_container(OmegaConf.merge(base, tuned))
+    if micro_batch_tokens:
+        cfg["micro_batch_tokens"] = micro_batch_tokens
+    return cfg
+
+
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall, process CPU) seconds of one call."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def run_tokens(trainer: PolicyTrainer, tensors: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """(micro-batches, tokens run through the model) of one pass over the batch."""
+    rows = list(range(tensors["input_ids"].shape[0]))
+    lengths = tensors["attention_mask"].sum(-1).tolist()
+    batches = trainer._batches(tensors, rows)
+    if trainer.packing:
+        return len(batches), int(sum(lengths))
+    return len(batches), int(sum(len(b) * max(lengths[r] for r in b) for b in batches))
+
+
+def main() -> None:
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    path = resolve_path("tiny", None)
+    chat = ChatFormat(load_tokenizer(path))
+    model = load_model(str(path), attn_implementation=args.attn)
+    n = args.prompts * args.group_size
+    trajs = demo_trajectories(
+        ClarifyTask(seed=args.seed),
+        ScriptedSimulator(),
+        chat,
+        n,
+        args.seed,
+        1024,
+        answer_start=STARTER["answer_start"],
+        answer_rise=STARTER["answer_rise"],
+    )
+    for i, t in enumerate(trajs):
+        t.group = str(i // args.group_size)
+    tensors = Batch(trajs).tensors(pad_id=0)
+    del tensors["sampler_logprobs"], tensors["sampler_mask"]  # hf engine: the trainer's own model
+    lengths = tensors["attention_mask"].sum(-1).tolist()
+    rng = random.Random(args.seed)
+    adv = torch.tensor([rng.gauss(0, 1) for _ in range(n)])[:, None] * tensors["action_mask"]
+    fields = starter_trainer_config(args.micro_batch_tokens)
+    ref = copy.deepcopy(model).eval().requires_grad_(False)
+    sides = {}
+    for packing in (False, True):
+        cfg = TrainerConfig(**{**fields, "packing": packing})
+        sides[packing] = PolicyTrainer(copy.deepcopy(model).train(), cfg, ref_model=ref)
+    old = sides[False].logprobs(tensors)
+    cfg = sides[True].cfg
+    print(
+        f"batch: {n} clarify dialogues ({args.prompts} x {args.group_size}), lengths "
+        f"{min(lengths)}-{max(lengths)} tokens (median {statistics.median(lengths):.0f}), "
+        f"{sum(lengths)} in all | tiny model ({args.attn}) | micro_batch_tokens "
+        f"{cfg.micro_batch_tokens}, ppo_epochs {cfg.ppo_epochs}, kl_coef {cfg.kl_coef}, "
+        f"threads {torch.get_num_threads()}"
+    )
+    for trainer in sides.values():  # warm-up: optimizer state
+        trainer.update(tensors, adv, old)
+    upd = {False: [], True: []}
+    olp = {False: [], True: []}
+    for _ in range(args.repeats):
+        for packing, trainer in sides.items():
+            olp[packing].append(timed(lambda t=trainer: t.logprobs(tensors)))
+            upd[packing].append(timed(lambda t=trainer: t.update(tensors, adv, old)))
+
+    def med(xs: list[tuple[float, float]]) -> tuple[float, float]:
+        return statistics.median(x[0] for x in xs), statistics.median(x[1] for x in xs)
+
+    print(
+        f"{'side':<8} {'micro-batches':>13} {'tokens run':>10} {'padding':>8} "
+        f"{'update wall':>12} {'update cpu':>11} {'old-lp wall':>12}"
+    )
+    for packing, trainer in sides.items():
+        mbs, tokens = run_tokens(trainer, tensors)
+        (uw, uc), (ow, _) = med(upd[packing]), med(olp[packing])
+        print(
+            f"{'packed' if packing else 'padded':<8} {mbs:>13} {tokens:>10} "
+            f"{1 - sum(lengths) / tokens:>8.1%} {uw:>11.3f}s {uc:>10.3f}s {ow:>11.3f}s"
+        )
+    print(f"cpu: packed_over_padded={med(upd[True])[1] / med(upd[False])[1]:.3f}")
+    print(f"packed_over_padded={med(upd[True])[0] / med(upd[False])[0]:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,43 +1,54 @@
 """Differential replay: the same UserGym episodes through UserRL's own gyms and through this project.
 
 For every task of the test split (or the first ``--per-gym N``) of FunctionGym, IntentionGym,
-TelepathyGym, TurtleGym and PersuadeGym, scripted episodes are played on both implementations with
-the same agent actions and the same canned simulator/judge replies, and compared turn by turn: the
-turn's reward and whether the episode ended there. The episodes, built from each task record:
+TelepathyGym, TurtleGym, PersuadeGym and TauGym, scripted episodes are played on both
+implementations with the same agent messages and the same canned simulator/judge replies, and
+compared turn by turn: the turn's reward and whether the episode ended there. The episodes, built
+from each task record:
 
 * function: the right answer at once; test inputs fetched, a probe, a wrong answer, then right;
   the test inputs as a probe, decimal inputs, an answer with text around the number, one off by
   4e-3, one within 1e-6, a fraction, content already prefixed ``[answer]``; an unknown choice; a
   turn without a tool call; wrong answers until the turn limit;
 * telepathy / turtle: questions (Yes/No), ``search`` asked as a question, wrong then right guesses,
-  partial and improving judge scores (turtle), a judge reply that is not JSON, a lower-case
-  verdict, a score list of the wrong length, ``finish``, a turn without a tool call, the turn limit;
-* intention: details covered one by one (the judge's indices as UserRL numbers them, from 0), two
-  at once, a question marked not task-related, out-of-range and string indices, ``answer`` and
-  ``search`` asked as questions, ``finish``, the turn limit;
+  partial, improving, worsening, above-one and negative judge scores (turtle), a judge reply that
+  is not JSON or lacks a field, a lower-case verdict, a score list of the wrong length,
+  ``finish``, a turn without a tool call, the turn limit;
+* intention: details covered one by one in both orders (the judge's indices as UserRL numbers
+  them, from 0), two at once, the same index twice, a question marked not task-related,
+  out-of-range, string, float and boolean indices, ``answer`` and ``search`` asked as questions,
+  an unknown choice, ``finish``, the turn limit;
 * persuasion: the stance moving one step at a time to Strongly Disagree, jumping there, moving
-  back, off-list labels ("Somewhat Disagree", lower case), an unreadable reply, ``finish``, the
-  turn limit.
+  back, off-list labels ("Somewhat Disagree", lower case, a trailing space), a reply without a
+  stance, an unreadable reply, an unknown choice, ``finish``, the turn limit;
+* tau: the gold actions as tool calls, the required outputs told to the customer, then the
+  customer's ``###STOP###``; the same without the outputs; then ``finish``; then a transfer to a
+  human; the last gold action left out; invalid call forms, an unknown tool and bad arguments
+  first; a turn without a tool call; the turn limit.
 
 Episodes marked with a row of docs/fidelity.md play a documented difference: their disagreement
-is expected and reported apart from the others.
+is expected and counted apart from the others.
 
 UserRL's side runs its gym classes (``gyms/<Name>Gym``) configured as its training tool does
 (``verl/tools/env_manager.py``), each message mapped to ``[choice] content`` as
 ``verl/tools/interact_tool.py`` does (an exception in ``step`` ends the episode with 0), and a turn
 without a readable tool call ends the episode with 0, as its rollout does. Its LLM calls go to a
-stand-in ``OpenAI`` client that returns the canned reply, so its own reply parsing and reward code
-run. UserRL is not a dependency of this project: run with its checkout named by ``--userrl`` (its
-``gyms/*Gym`` folders are put on ``sys.path``; or have them importable through ``PYTHONPATH``) and
-its gyms' requirements installed (``gymnasium``, ``numpy``, ``openai``, ``pyyaml``), e.g. in a
-separate virtual environment that also sees this project's packages::
+stand-in ``OpenAI`` client (TauGym: tau-bench's user's litellm ``completion``) that returns the
+canned reply, so its own reply parsing and reward code run. Neither UserRL nor tau-bench is a
+dependency of this project: run with their checkouts named by ``--userrl`` and ``--tau-bench``
+(put on ``sys.path``; or have ``functiongym`` etc. and ``tau_bench`` importable through
+``PYTHONPATH``) and the gyms' requirements installed (``gymnasium``, ``numpy``, ``openai``,
+``pyyaml``; ``litellm`` is stubbed when absent), e.g. in a separate virtual environment that also
+sees this project's packages::
 
     PYTHONPATH=. INFOPO_USERGYM_DATA=../shared/data/usergym \\
-        python scripts/usergym_upstream_diff.py --userrl <UserRL> [--gym G] [--per-gym N]
+        python scripts/usergym_upstream_diff.py --userrl <UserRL> --tau-bench <tau-bench> \\
+        [--gym G] [--per-gym N]
 
 UserRL's gyms read their tasks from their own ``data`` folders; PersuadeGym's statement file is
-stored outside git objects, so its records come from this project's data. TauGym is not replayed:
-it needs tau-bench (``tau_bench``), which is not available here.
+stored outside git objects, so its records come from this project's data. Without tau-bench the
+tau gym is skipped with a note. The full run takes about 15 minutes on two cores, most of it
+tau-bench's database hashing.
 """
 
 from __future__ import annotations
@@ -55,7 +66,7 @@ from types import SimpleNamespace
 from infopo_cli.tasks.usergym import UserGymTask
 from infopo_cli.tasks.usergym.protocol import format_call
 
-GYMS = ("function", "intention", "telepathy", "turtle", "persuasion")
+GYMS = ("function", "intention", "telepathy", "turtle", "persuasion", "tau")
 STANCES = (
     "Strongly Agree",
     "Agree",
@@ -264,18 +275,66 @@ def persuasion_episodes(record: dict, max_turns: int) -> list[Episode]:
     ]
 
 
+def _tool(name: str, kwargs: dict) -> Turn:
+    return Turn("answer", json.dumps({"name": name, "arguments": kwargs}))
+
+
+def tau_episodes(record: dict, max_turns: int) -> list[Episode]:
+    task = record["info"]["task"]
+    gold = [
+        _tool(a["name"], a.get("kwargs", {}))
+        for a in task.get("actions", [])
+        if a["name"] != "respond"
+    ]
+    outputs = [str(o) for o in task.get("outputs", [])]
+    say = lambda text, reply="Okay.": Turn("action", text, {"user": reply})  # noqa: E731
+    told = [say("Here is what you asked for: " + " ; ".join(outputs))] if outputs else []
+    stop = say("Anything else? Goodbye!", "Thanks, bye. ###STOP###")
+    transfer = _tool("transfer_to_human_agents", {"summary": "The customer needs a human."})
+    first = (task.get("actions") or [{}])[0]
+    name, kwargs = first.get("name", "think"), json.dumps(first.get("kwargs", {}))
+    return [
+        Episode("gold_told_stop", [*gold, *told, stop]),
+        Episode("gold_stop_untold", [*gold, stop]),
+        Episode("gold_told_finish", [*gold, *told, Turn("finish", "")]),
+        Episode("gold_told_transfer", [*gold, *told, transfer]),
+        Episode("last_action_dropped_stop", [*gold[:-1], *told, stop]),
+        Episode(
+            "call_forms_then_gold",
+            [
+                Turn("search", "tools"),
+                Turn("search", "tools"),
+                Turn("search", "help"),
+                Turn("answer", f"{name} {kwargs}"),  # no colon: invalid upstream
+                Turn("answer", f"{name}: {kwargs}"),
+                _tool("no_such_tool", {}),
+                _tool(name, {"unexpected": 1}),
+                *gold,
+                *told,
+                stop,
+            ],
+        ),
+        Episode("no_call", [*gold[:1], Turn(None, NO_CALL)]),
+        Episode("turn_limit", [*gold, *told, *[Turn("search", "help")] * max_turns]),
+    ]
+
+
 EPISODES = {
     "function": function_episodes,
     "intention": intention_episodes,
     "telepathy": telepathy_episodes,
     "turtle": turtle_episodes,
     "persuasion": persuasion_episodes,
+    "tau": tau_episodes,
 }
 
 
 # ----- this project -----------------------------------------------------------------------------
 def play_project(env, episode: Episode) -> list[tuple[float, bool]]:
     out = []
+    opening = getattr(env, "opening_query", lambda: None)()
+    if opening is not None:  # TauGym: the customer's first message, the dataset's opening
+        env.opened(opening.script())
     for t in episode.turns:
         text = NO_CALL if t.choice is None else format_call(t.choice, t.content)
         res = env.step(text)
@@ -343,6 +402,39 @@ def load_userrl(userrl: Path | None):
     )
 
 
+def canned_completion(model=None, messages=(), **kwargs):
+    """Stands in for litellm's ``completion`` in tau-bench's LLM user."""
+    text = CannedLLM.replies.get("user", "")
+    message = SimpleNamespace(
+        content=text, model_dump=lambda: {"role": "assistant", "content": text}
+    )
+    return SimpleNamespace(
+        choices=[SimpleNamespace(message=message)], _hidden_params={"response_cost": 0.0}
+    )
+
+
+def load_taugym(userrl: Path | None, tau_bench: Path | None):
+    """Import UserRL's TauGym over tau-bench, its user's LLM calls routed to canned_completion;
+    None when tau-bench cannot be imported."""
+    if userrl is not None:
+        sys.path.insert(0, str(userrl / "gyms" / "TauGym"))
+    if tau_bench is not None:
+        sys.path.insert(0, str(tau_bench))
+    if "litellm" not in sys.modules:
+        try:
+            import litellm  # noqa: F401
+        except ImportError:  # only its completion is used, and that is replaced
+            sys.modules["litellm"] = SimpleNamespace(completion=canned_completion)
+    try:
+        import tau_bench.envs.user as tau_user
+        import taugym
+    except ImportError as e:
+        print(f"tau: not replayed ({e})")
+        return None
+    tau_user.completion = canned_completion
+    return taugym
+
+
 def make_upstream(mods, gym: str, record: dict, max_turns: int):
     """An environment set up as verl/tools/env_manager.py creates it for training."""
     if gym == "function":
@@ -362,6 +454,13 @@ def make_upstream(mods, gym: str, record: dict, max_turns: int):
         cfg.max_steps, cfg.data_mode, cfg.data_source = max_turns, "single", record["new_title"]
         cfg.success_threshold = 1.0
         env = mods.turtle.StoryEnv(config=cfg)
+    elif gym == "tau":
+        cfg = mods.tau.get_default_config()
+        cfg.max_steps, cfg.data_mode, cfg.data_source = max_turns, "single", record["id"]
+        cfg.task_category = "retail" if "retail" in record["id"] else "airline"
+        cfg.task_split = "train" if "train" in record["id"] else "test"
+        CannedLLM.replies = {"user": record.get("obs", "")}  # tau-bench's user opens
+        env = mods.tau.TauEnv(config=cfg)
     else:
         statement = {"id": "diff", **record}
         mods.persuade_env.load_statements = lambda: [statement]
@@ -418,35 +517,44 @@ def show(turns: list[tuple[float, bool]]) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--userrl", type=Path, default=None, help="UserRL checkout (its gyms/)")
+    p.add_argument("--tau-bench", type=Path, default=None, help="tau-bench checkout (tau_bench/)")
     p.add_argument("--data", default=os.environ.get("INFOPO_USERGYM_DATA"), help="usergym data")
     p.add_argument("--gym", choices=GYMS, action="append", help="only these gyms (repeatable)")
     p.add_argument("--per-gym", type=int, default=0, help="first N test tasks per gym (0: all)")
-    p.add_argument("--max-turns", type=int, default=16)
+    p.add_argument("--max-turns", type=int, default=16, help="turn limit (the project's default)")
+    p.add_argument("--tau-max-turns", type=int, default=30, help="TauGym's turn limit")
     p.add_argument("--show", type=int, default=5, help="disagreements printed per gym")
     args = p.parse_args()
     with contextlib.redirect_stdout(io.StringIO()):
         mods = load_userrl(args.userrl)
+    gyms = args.gym or GYMS
+    if "tau" in gyms:
+        mods.tau = load_taugym(args.userrl, args.tau_bench)
+        if mods.tau is None:
+            gyms = [g for g in gyms if g != "tau"]
     total = agree_total = 0
-    for gym in args.gym or GYMS:
+    for gym in gyms:
         kw = {"data_dir": args.data} if args.data else {}
-        task = UserGymTask(gym=gym, max_turns=args.max_turns, **kw)
+        max_turns = args.tau_max_turns if gym == "tau" else args.max_turns
+        task = UserGymTask(gym=gym, max_turns=max_turns, **kw)
         instances = task.instances("test")
         if args.per_gym:
             instances = instances[: args.per_gym]
-        agree = documented = 0
+        agree = documented = rewarded = 0
         shown: list[str] = []
         undocumented: dict[str, int] = {}
         n = 0
         for inst in instances:
             record = inst.hidden["record"]
-            for ep in EPISODES[gym](record, args.max_turns):
+            for ep in EPISODES[gym](record, max_turns):
                 n += 1
                 ours = play_project(task.make_env(inst), ep)
                 with contextlib.redirect_stdout(io.StringIO()):
-                    theirs = play_upstream(make_upstream(mods, gym, record, args.max_turns), ep)
+                    theirs = play_upstream(make_upstream(mods, gym, record, max_turns), ep)
                 turn = first_difference(ours, theirs)
                 if turn is None:
                     agree += 1
+                    rewarded += any(r for r, _ in ours)
                     continue
                 if ep.documented:
                     documented += 1
@@ -461,8 +569,9 @@ def main() -> int:
         total += n
         agree_total += agree
         print(
-            f"{gym}: {agree} of {n} episodes agree on every turn's reward "
-            f"({documented} differ as documented; {sum(undocumented.values())} otherwise"
+            f"{gym}: {agree} of {n} episodes agree on every turn's reward and end "
+            f"({rewarded} of them with a non-zero reward; {documented} differ as documented; "
+            f"{sum(undocumented.values())} otherwise"
             + (f": {undocumented}" if undocumented else "")
             + ")"
         )

@@ -133,7 +133,6 @@ class TurtleEnv(GymEnv):
         self.weights: list[float] = [float(c["score"]) for c in self.record["evaluation"]]
         self.target = min(1.0, sum(self.weights)) - 1e-9
         self.best = 0.0
-        self.solved = False
 
     def act(self, choice: str, content: str) -> StepResult:
         convo = [{"role": "agent", "content": content}]
@@ -185,7 +184,6 @@ class TurtleEnv(GymEnv):
             done = score >= 1.0
         else:
             done = self.best >= self.target
-        self.solved = self.solved or done
         if not done:
             feedback += (
                 "\nParts of the hidden story may still be missing: ask more or answer again."
@@ -195,7 +193,9 @@ class TurtleEnv(GymEnv):
         )
 
     def success(self) -> bool:
-        return self.solved
+        """The best answer reached the total weight (less 1e-9): the project's success metric,
+        under either rules (UserRL has none; its episode end is the float rule above)."""
+        return self.best >= self.target
 
     def oracle_action(self) -> str:
         """Tell the hidden story itself; finish if that was already judged."""

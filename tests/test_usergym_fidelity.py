@@ -248,9 +248,10 @@ INTENT = {
 
 def test_intention_scores_an_answer_as_a_question() -> None:
     # gyms/IntentionGym/intentiongym/env/intention_env.py step: everything but [finish] is a
-    # question; prompts.py strips the "[answer]" prefix before judging. Dates (importance 2): 0.7.
+    # question; prompts.py strips the "[answer]" prefix before judging. The judge numbers the
+    # open details from 0: index 2 is Dates (importance 2): 0.7.
     env = synthetic(IntentionEnv, INTENT)
-    r = turn(env, call("answer", "When do you travel?"), ['{"covered": [3]}', "In May."])
+    r = turn(env, call("answer", "When do you travel?"), ['{"covered": [2]}', "In May."])
     assert r.reward == pytest.approx(0.7) and r.feedback == "In May."
     project = synthetic(IntentionEnv, INTENT, upstream_rules=False)
     r = turn(project, call("answer", "When do you travel?"))
@@ -312,30 +313,32 @@ def test_intention_rewards_never_go_below_zero() -> None:
             {"description": f"Detail {i}", "importance": "2", "options": ["x"]} for i in range(5)
         ],
     }
-    canned = ['{"covered": [1, 2, 3, 4, 5]}', "All of it."]
     env = synthetic(IntentionEnv, record)
-    assert turn(env, call("action", "Tell me everything?"), list(canned)).reward == 0.0
+    canned = ['{"covered": [0, 1, 2, 3, 4]}', "All of it."]  # UserRL's indices, from 0
+    assert turn(env, call("action", "Tell me everything?"), canned).reward == 0.0
     project = synthetic(IntentionEnv, record, upstream_rules=False)
-    assert turn(project, call("action", "Tell me everything?"), list(canned)).reward == (
+    canned = ['{"covered": [1, 2, 3, 4, 5]}', "All of it."]  # the project's numbers, from 1
+    assert turn(project, call("action", "Tell me everything?"), canned).reward == (
         pytest.approx(-0.1)
     )
 
 
 def test_intention_judge_sees_the_open_details_and_three_exchanges() -> None:
     # prompts.py build_evaluation_prompt: the remaining details, indexed in that list, with
-    # importance labels and example questions, and conversation_history[-3:]; intention_env.py
-    # maps the indices back through remaining_missing_details.
+    # importance labels and example questions, numbered from 0 (enumerate), and
+    # conversation_history[-3:]; intention_env.py maps the indices (0 <= idx < len) back through
+    # remaining_missing_details.
     env = synthetic(IntentionEnv, INTENT)
     first = env.step(call("action", "Where do you go?")).query
-    assert "1. [high] Destination (e.g. Where?)" in first.instructions
+    assert "0. [high] Destination (e.g. Where?)" in first.instructions
     assert "None yet." in first.instructions
-    r = env.user_replied('{"covered": [1]}')
+    r = env.user_replied('{"covered": [0]}')
     r = env.user_replied('{"thought": "easy", "response": "Rome."}')
     assert (r.reward, r.feedback) == (1.0, "Rome.")  # the JSON reply's response is shown
     second = env.step(call("action", "When?")).query
-    assert "Destination" not in second.instructions and "1. [low] Budget" in second.instructions
+    assert "Destination" not in second.instructions and "0. [low] Budget" in second.instructions
     assert "Q1: Where do you go?\nA1: Rome." in second.instructions
-    env.user_replied('{"covered": [2]}')  # the second OPEN detail: Dates (importance 2)
+    env.user_replied('{"covered": [1]}')  # the second OPEN detail: Dates (importance 2)
     assert env.user_replied("May.").reward == pytest.approx(0.7)
     for q in ("Anything else?", "Really?"):
         turn(env, call("action", q), ['{"covered": []}', "No."])
@@ -343,7 +346,7 @@ def test_intention_judge_sees_the_open_details_and_three_exchanges() -> None:
     assert "Where do you go?" not in last.instructions  # only the last three exchanges
     assert "Q1: When?" in last.instructions and "Q3: Really?" in last.instructions
     # A judge reply marked not task-related covers nothing (parse_evaluation_response).
-    env.user_replied('{"analysis": "off", "is_task_related": false, "covered": [1]}')
+    env.user_replied('{"analysis": "off", "is_task_related": false, "covered": [0]}')
     assert env.user_replied("Fine.").reward == 0.0
     project = synthetic(IntentionEnv, INTENT, upstream_rules=False)
     turn(project, call("action", "Where?"), ['{"covered": [1]}', "Rome."])
@@ -359,11 +362,12 @@ def stance_reply(stance: str, text: str = "I see your point.") -> str:
 
 def test_persuasion_off_list_stance_scores_zero() -> None:
     # gyms/PersuadeGym/persuadegym/env/prompts.py calculate_stance_levels_changed: 0 when either
-    # label is not one of the seven (list.index raises), and the stance is stored as written.
+    # label is not one of the seven (list.index raises), and the stance is stored as written;
+    # calculate_persuasion_reward rounds levels / 6 to six decimals (one level: 0.166667).
     replies = [stance_reply(s) for s in ("Agree", "Somewhat Disagree", "Strongly Disagree")]
     env = synthetic(PersuasionEnv, PERSUADE)
     rewards = [turn(env, call("answer", "Argument."), [r]).reward for r in replies]
-    assert rewards == pytest.approx([1 / 6, 0.0, 0.0]) and env.done
+    assert rewards == [0.166667, 0.0, 0.0] and env.done
     assert env.outcome() == pytest.approx(0.1667, abs=1e-4)
     project = synthetic(PersuasionEnv, PERSUADE, upstream_rules=False)
     rewards = [turn(project, call("answer", "Argument."), [r]).reward for r in replies]
@@ -379,7 +383,7 @@ def test_persuasion_stance_hidden_and_user_uncapped() -> None:
     q = env.step(call("answer", "Consider the shops.")).query
     assert "one or two steps" not in q.instructions and '"stance"' in q.instructions
     r = env.user_replied(stance_reply("Disagree", "Fair, mostly convinced."))
-    assert r.feedback == "Fair, mostly convinced." and r.reward == pytest.approx(5 / 6)
+    assert r.feedback == "Fair, mostly convinced." and r.reward == 0.833333
     # An unreadable reply: UserRL's fallback text, stance kept, 0.
     r = turn(env, call("search", "Another angle."), ["I am not sure."])  # search: an argument
     assert (r.feedback, r.reward) == (UNREADABLE, 0.0) and env.stance == "Disagree"
@@ -416,3 +420,41 @@ def test_function_decimal_inputs_are_evaluated() -> None:
     assert "stays hidden" in turn(env, call("action", "5.0 2 5 5")).feedback  # == test inputs
     project = env_for("function", "func-484", upstream_rules=False)
     assert "integers" in turn(project, call("action", "1.5 2 3 4")).feedback
+
+
+def test_telepathy_verdict_must_be_exactly_yes() -> None:
+    # gyms/TelepathyGym/telepathygym/env/prompts.py parse_llm_response: score = 1.0 only when
+    # judgment == "Yes"; "yes" is a wrong guess. Project rules read any case.
+    record = {"title": "Apollo 11", "target_entity": "Apollo 11 - the first crewed Moon landing"}
+    reply = '```json\n{"judgment": "yes", "feedback": "Right."}\n```'
+    env = synthetic(TelepathyEnv, record)
+    r = turn(env, call("answer", "Apollo 11"), [reply])
+    assert (r.reward, r.done) == (0.0, False)
+    project = synthetic(TelepathyEnv, record, upstream_rules=False)
+    assert turn(project, call("answer", "Apollo 11"), [reply]).reward == 1.0
+
+
+def test_turtle_ends_when_the_answers_float_score_reaches_one() -> None:
+    # gyms/TurtleGym/turtlegym/env/story_env.py: terminated = score >= success_threshold (1.0,
+    # verl/tools/env_manager.py), score summed in float: 0.4 + 0.3 + 0.2 + 0.1 < 1.0, so the
+    # episode goes on after a full answer (reward 0.9999999999999999) and a repeat earns 0.
+    record = dict(STORY)
+    record["evaluation"] = [
+        {"statement": f"Point {i}.", "score": w} for i, w in enumerate((0.4, 0.3, 0.2, 0.1))
+    ]
+    full = json.dumps({"scores": [1.0, 1.0, 1.0, 1.0]})
+    env = synthetic(TurtleEnv, record)
+    rewards = [turn(env, call("answer", "A story."), [full]).reward for _ in range(2)]
+    assert rewards == [pytest.approx(1.0), 0.0] and not env.done
+    assert env.success()  # the project's success metric counts the full answer
+    project = synthetic(TurtleEnv, record, upstream_rules=False)
+    assert turn(project, call("answer", "A story."), [full]).done and project.success()
+
+
+def test_intention_reads_only_integer_indices() -> None:
+    # prompts.py parse_evaluation_response keeps ints and digit strings (str(i).isdigit()):
+    # 0.0, True and -1 cover nothing; "0" covers the first open detail.
+    replies = ['{"covered": [0.0, true, -1]}', '{"covered": ["0"]}']
+    env = synthetic(IntentionEnv, INTENT)
+    rewards = [turn(env, call("action", "Where?"), [r, "Rome."]).reward for r in replies]
+    assert rewards == [0.0, 1.0]

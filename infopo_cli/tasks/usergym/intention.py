@@ -12,8 +12,8 @@ that bundles several details is penalised). A question covering no new detail sc
 ends when every detail is covered.
 
 Under UserRL's rules (``upstream_rules``; gyms/IntentionGym/intentiongym/env/intention_env.py and
-prompts.py) the reward never goes below 0, the judge sees only the details not yet covered (with
-their importance and example question) and the last three question/answer exchanges, and the user
+prompts.py) the reward never goes below 0, the judge sees only the details not yet covered,
+numbered from 0 as UserRL numbers them (with their importance and example question) and the last three question/answer exchanges, and the user
 sees the last three exchanges and answers in JSON (``{"thought", "response"}``). The project's
 variant (``upstream_rules=False``) lets the reward go negative (0.7 - 0.2 * 4 = -0.1) and shows
 the judge every detail and only the latest question.
@@ -102,9 +102,11 @@ IMPORTANCE_LABEL = {1: "low", 2: "medium", 3: "high"}
 
 
 def upstream_detail_list(details: list[dict]) -> str:
-    """The open details as UserRL's judge sees them: importance label and example question."""
+    """The open details as UserRL's judge sees them: numbered from 0 (prompts.py
+    build_evaluation_prompt enumerates the list from 0 and intention_env.py reads the judge's
+    indices from 0), with importance label and example question."""
     lines = []
-    for i, d in enumerate(details, 1):
+    for i, d in enumerate(details):
         line = f"{i}. [{IMPORTANCE_LABEL[int(d['importance'])]}] {d['description']}"
         if d.get("inquiry"):
             line += f" (e.g. {d['inquiry']})"
@@ -159,10 +161,11 @@ def scripted_user(details: list[dict], covered: list[int]) -> str:
     )
 
 
-def parse_covered(reply: str, n: int) -> list[int]:
+def parse_covered(reply: str, n: int, first: int = 1) -> list[int]:
     """Detail numbers from the judge's reply (JSON ``covered`` or ``covered_detail_indices`` list,
-    else bare numbers); numbers out of range are dropped. An unreadable reply covers nothing, and
-    so does one marked ``"is_task_related": false`` (as UserRL's parse_evaluation_response)."""
+    else bare numbers); numbers outside ``first .. first + n - 1`` are dropped. An unreadable reply
+    covers nothing, and so does one marked ``"is_task_related": false`` (as UserRL's
+    parse_evaluation_response)."""
     obj = first_json_dict(reply, "covered") or first_json_dict(reply, "covered_detail_indices")
     if obj is not None and obj.get("is_task_related", True) is False:
         return []
@@ -174,11 +177,11 @@ def parse_covered(reply: str, n: int) -> list[int]:
         raw = [raw]
     out: list[int] = []
     for v in raw:
-        try:
-            k = int(v)
-        except (TypeError, ValueError):
+        # As parse_evaluation_response: integers and digit strings only (not 0.0, True, "-1").
+        if not isinstance(v, (int, str)) or not str(v).isdigit():
             continue
-        if 1 <= k <= n and k not in out:
+        k = int(v)
+        if first <= k < first + n and k not in out:
             out.append(k)
     return sorted(out)
 
@@ -248,7 +251,7 @@ class IntentionEnv(GymEnv):
                 "judge",
                 instructions,
                 [{"role": "agent", "content": content}],
-                lambda: json.dumps({"covered": scripted_coverage(shown, content)}),
+                lambda: json.dumps({"covered": [k - 1 for k in scripted_coverage(shown, content)]}),
             )
         return self.ask(
             "judge",
@@ -260,8 +263,9 @@ class IntentionEnv(GymEnv):
     def on_reply(self, purpose: str, reply: str) -> StepResult:
         if purpose == "judge":
             if self.upstream_rules:
-                # The judge numbered the open details only; map back to the task's numbering.
-                hit = [self._open[k - 1] for k in parse_covered(reply, len(self._open))]
+                # The judge numbered the open details only, from 0; map back to the task's
+                # 1-based numbering.
+                hit = [self._open[k] for k in parse_covered(reply, len(self._open), first=0)]
             else:
                 hit = parse_covered(reply, len(self.details))
             self._new = [k for k in hit if k not in self.covered]

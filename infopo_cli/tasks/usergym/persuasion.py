@@ -94,11 +94,12 @@ def parse_upstream_reply(reply: str) -> tuple[str, str] | None:
 
 
 def upstream_reward(before: str, after: str) -> float:
-    """UserRL's calculate_persuasion_reward: levels moved toward disagreement / 6, 0 when either
-    label is not exactly one of the seven."""
+    """UserRL's calculate_persuasion_reward: levels moved toward disagreement / 6, rounded to six
+    decimals as it does (one level: 0.166667), 0 when either label is not exactly one of the
+    seven."""
     if before not in STANCES or after not in STANCES:
         return 0.0
-    return stance_reward(STANCES.index(before), STANCES.index(after))
+    return round(stance_reward(STANCES.index(before), STANCES.index(after)), 6)
 
 
 # UserRL's fallback text when the user's reply cannot be read (prompts.py, evaluate_action).

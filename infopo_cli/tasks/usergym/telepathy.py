@@ -2,7 +2,8 @@
 
 * ``action: <yes/no question>``: the user (the simulator) answers Yes, No or Maybe; reward 0.
 * ``answer: <entity>``: a judge (the simulator) decides whether the guess names the hidden entity
-  exactly (or an obvious synonym); right: reward 1.0 and the episode ends; wrong: 0, go on.
+  exactly (or an obvious synonym); right: reward 1.0 and the episode ends; wrong: 0, go on. Under
+  UserRL's rules a JSON verdict counts only when its ``judgment`` is exactly "Yes" ("yes": wrong).
 
 Scripted stand-ins (``simulator=scripted``; not the benchmark's LLM user):
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 from infopo_cli.tasks.base import StepResult
 from infopo_cli.tasks.usergym.env import GymEnv
 from infopo_cli.tasks.usergym.protocol import format_call
-from infopo_cli.tasks.usergym.text import content_words, parse_verdict
+from infopo_cli.tasks.usergym.text import content_words, first_json_dict, parse_verdict
 
 QUESTION_STOP = frozenset({"entity", "it", "guess", "thinking", "object", "real", "exist"})
 
@@ -97,6 +98,10 @@ class TelepathyEnv(GymEnv):
             verdict = parse_verdict(reply) or "Maybe"
             return self.result(verdict, info={"verdict": verdict})
         correct = parse_verdict(reply, "judgment") == "Yes"
+        obj = first_json_dict(reply, "judgment")
+        if self.upstream_rules and obj is not None:
+            # UserRL's parse_llm_response (prompts.py): right only when judgment == "Yes".
+            correct = obj["judgment"] == "Yes"
         if correct:
             self.solved = True
             return self.result(

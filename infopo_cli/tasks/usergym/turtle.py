@@ -6,12 +6,15 @@ hidden story (the "bottom").
 * ``answer: <story>``: a judge (the simulator) scores the story on each weighted criterion of the
   puzzle (0, 0.5 or 1 each). The story's score is ``sum(weight * score)``; the turn's reward is its
   improvement over the best earlier answer (never negative), so the rewards of an episode add up
-  to the best score reached. The episode ends when the best score reaches the total weight (1.0).
+  to the best score reached.
 
 The judge is asked for JSON ``{"scores": [s1, s2, ...]}`` in criterion order (objects with a
 ``score`` field are read too); an unreadable verdict scores 0 for that answer. Under UserRL's rules
 (``upstream_rules``; gyms/TurtleGym/turtlegym/env/story_env.py and prompts.py) each score counts
-as the judge gave it (0.4 counts 0.4); the project's variant snaps it to 0, 0.5 or 1.
+as the judge gave it (0.4 counts 0.4), and an answer ends the episode when its own score, summed
+in float, reaches 1.0 (weights of 0.4, 0.3, 0.2 and 0.1 sum to just below 1.0, so such a story
+never ends on an answer); the project's variant snaps each score to 0, 0.5 or 1 and ends when the
+best score reaches the total weight (capped at 1.0) less 1e-9.
 
 Scripted stand-ins (``simulator=scripted``; not the benchmark's LLM host and judge):
 
@@ -173,7 +176,14 @@ class TurtleEnv(GymEnv):
             )
         else:
             feedback = "Your story does not get any key point fully right yet."
-        done = self.best >= self.target
+        if self.upstream_rules:
+            # story_env.py: an answer ends the episode when its own score, summed in float over
+            # the criteria in order, reaches success_threshold = 1.0 (verl/tools/env_manager.py).
+            # Weights such as 0.4 + 0.3 + 0.2 + 0.1 sum to 0.9999999999999999: such a story never
+            # ends on an answer, as upstream.
+            done = score >= 1.0
+        else:
+            done = self.best >= self.target
         if not done:
             feedback += (
                 "\nParts of the hidden story may still be missing: ask more or answer again."
@@ -183,6 +193,8 @@ class TurtleEnv(GymEnv):
         )
 
     def success(self) -> bool:
+        """The best answer reached the total weight (less 1e-9): the project's success metric,
+        under either rules (UserRL has none; its episode end is the float rule above)."""
         return self.best >= self.target
 
     def oracle_action(self) -> str:

@@ -56,9 +56,9 @@ def test_failed_trajectories_are_excluded_and_counted(server, tmp_path, monkeypa
     seen = []
     real_update = PolicyTrainer.update
 
-    def spy(self, tensors, adv, old_lp, step=1):
+    def spy(self, tensors, adv, old_lp, *args, **kw):
         seen.append(tensors["input_ids"].shape[0])
-        return real_update(self, tensors, adv, old_lp, step)
+        return real_update(self, tensors, adv, old_lp, *args, **kw)
 
     monkeypatch.setattr(PolicyTrainer, "update", spy)
     overrides = [

@@ -191,6 +191,9 @@ class InfogainConfig:
     """naive (two passes per scored turn) | fast (reuses the old-log-prob pass; infopo_cli.core.infogain_fast)."""
     token_budget: int = 16384
     """Rows x longest row per forward batch: bounds memory on long trajectories."""
+    parsed_only: bool = False
+    """Credit IG only to messages in the task's protocol (``Task.parses``); off-protocol turns
+    (empty or unreadable messages) get IG 0. False is the paper's formula."""
 
     def __post_init__(self):
         _check(self.impl in ("naive", "fast"), "infogain.impl", self.impl, "naive, fast")

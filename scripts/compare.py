@@ -35,6 +35,9 @@ METHODS = {
     "reward_to_go": ["fusion=reward_to_go"],  # UserRL-style turn credit
     "equalized": ["fusion=equalized"],
     "dapo": ["fusion=none", "trainer.dynamic_sampling_max_rounds=4"],
+    # InfoPO with information credit only for messages in the task's protocol (an empty or
+    # unreadable message draws a reply that moves the next action, yet informs nothing)
+    "parsed_only": ["fusion=variance_gated", "infogain.parsed_only=true"],
 }
 ABLATIONS = ["variance_gated", "none", "fixed", "ig_only"]  # InfoPO, GRPO and InfoPO's ablations
 # The main setting runs InfoPO and its ablations; the harder ones InfoPO against GRPO only, the

@@ -4,7 +4,8 @@
 
 The JSON is the record other tools read:
 ``{"setting": ..., "steps": N, "methods": {"<method>": {"<seed>": final_test_success, ...}, ...}}``
-(the method is the run's fusion mode, ``+dynamic_sampling`` when that was on). The Markdown adds,
+(the method is the run's fusion mode, ``+dynamic_sampling`` when that was on, ``+parsed_only`` when
+information gain credited only messages in the task's protocol). The Markdown adds,
 per method: mean ± standard error over seeds; the paired difference InfoPO minus the method by seed
 (mean ± standard error of the differences, and how many standard errors that is); the first step at
 which the method's held-out success reached GRPO's final mean; the share of tied groups over
@@ -58,6 +59,8 @@ def load_runs(setting_dir: Path) -> list[dict]:
         method = cfg["fusion"]["mode"]
         if cfg["trainer"].get("dynamic_sampling_max_rounds", 0):
             method += "+dynamic_sampling"
+        if cfg.get("infogain", {}).get("parsed_only"):
+            method += "+parsed_only"
         rows = read_jsonl(run / "metrics.jsonl")
         curve = {r["step"]: r["eval/success"] for r in rows if "eval/success" in r}
         tied = [r["fusion/tied_groups"] for r in rows if "fusion/tied_groups" in r]

@@ -151,3 +151,12 @@ def test_credit_goes_to_the_eliciting_action():
     r = tr.intrinsic_rewards()
     assert r[2:6] == [0.2] * 4 and sum(r) == pytest.approx(0.8)
     assert r[:2] == [0.0, 0.0] and r[6:] == [0.0] * 6
+
+
+def test_parsed_only_zeroes_the_gain_of_off_protocol_turns():
+    from infopo_cli.core.infogain import parsed_only
+
+    assert parsed_only([0.3, -0.2, 0.25, 0.0], [True, False, False, True]) == [0.3, 0.0, 0.0, 0.0]
+    assert parsed_only([0.1, 0.2], [True, True]) == [0.1, 0.2]
+    with pytest.raises(ValueError, match="2 turn gains but 3 parse flags"):
+        parsed_only([0.1, 0.2], [True, True, False])

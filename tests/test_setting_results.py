@@ -21,10 +21,12 @@ def sr():
     return mod
 
 
-def fake_run(root: Path, mode: str, seed: int, curve: dict[int, float], tied: float) -> None:
-    run = root / "train" / f"{mode}_{seed}"
+def fake_run(
+    root: Path, mode: str, seed: int, curve: dict[int, float], tied: float, **infogain
+) -> None:
+    run = root / "train" / f"{mode}_{seed}_{len(infogain)}"
     run.mkdir(parents=True)
-    cfg = {"seed": seed, "fusion": {"mode": mode}, "trainer": {"steps": 40}}
+    cfg = {"seed": seed, "fusion": {"mode": mode}, "trainer": {"steps": 40}, "infogain": infogain}
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     end = curve[max(curve)]
     (run / "summary.json").write_text(json.dumps({"evals": {"start": {}, "end": {"success": end}}}))
@@ -42,6 +44,7 @@ def test_record_and_paired_table(sr, tmp_path):
     for seed, (a, b) in enumerate([(0.5, 0.4), (0.6, 0.4), (0.7, 0.5)]):
         fake_run(setting, "variance_gated", seed, {0: 0.1, 20: 0.45, 40: a}, 0.2)
         fake_run(setting, "none", seed, {0: 0.1, 20: 0.3, 40: b}, 0.6)
+    fake_run(setting, "variance_gated", 0, {0: 0.1, 40: 0.3}, 0.5, parsed_only=True)
     out = tmp_path / "docs"
     (out).mkdir()
     plan = "<!-- plan -->\n## Plan\nInfoPO and GRPO, seeds 0-2.\n<!-- /plan -->\n"
@@ -55,6 +58,7 @@ def test_record_and_paired_table(sr, tmp_path):
         "methods": {
             "none": {"0": 0.4, "1": 0.4, "2": 0.5},
             "variance_gated": {"0": 0.5, "1": 0.6, "2": 0.7},
+            "variance_gated+parsed_only": {"0": 0.3},
         },
     }
     md = md_path.read_text()
@@ -67,6 +71,8 @@ def test_record_and_paired_table(sr, tmp_path):
     assert infopo.split("|")[5].strip() == "20" and infopo.split("|")[6].strip() == "0.20"
     grpo = next(x for x in md.splitlines() if x.startswith("| none |"))
     assert grpo.split("|")[5].strip() == "-"
+    # one seed paired with InfoPO's seed 0 (0.5 - 0.3)
+    assert "| variance_gated+parsed_only | 1 | 0.300 ± 0.000 | +0.200 ± 0.000 (n=1" in md
     assert "1: +0.500 / +1.000, 2: +0.100 / -1.000" in md
 
 

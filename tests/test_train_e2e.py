@@ -253,3 +253,29 @@ def test_sampled_evaluation_plays_eval_samples_episodes_per_task(tmp_path):
     assert "2 tasks x 3 samples" in p.stdout
     start = next(r for r in metrics(run) if "eval/success" in r)
     assert (start["step"], start["eval/n_tasks"], start["eval/n_trials"]) == (0, 2, 6)
+
+
+def test_parsed_only_gain_keeps_parsed_turns_and_zeroes_the_rest(tmp_path):
+    """Same seed, one step each: the first batch is identical, so the two runs' records differ only
+    in the IG of turns outside the protocol, which ``infogain.parsed_only`` sets to 0."""
+
+    def turns(flag: str) -> list[dict]:
+        run = tmp_path / flag
+        infopo(
+            "train",
+            *SMALL,
+            "trainer.steps=1",
+            f"infogain.parsed_only={flag}",
+            f"hydra.run.dir={run}",
+        )
+        recs = (run / "rollouts" / "step_0001.jsonl").read_text().splitlines()
+        return [t for r in map(json.loads, recs) for t in r["turns"]]
+
+    plain, only = turns("false"), turns("true")
+    assert [t["action"] for t in plain] == [t["action"] for t in only]
+    off = [(a["ig"], b["ig"]) for a, b in zip(plain, only) if not a["parsed"]]
+    assert any(a != 0.0 for a, _ in off)  # plain IG credits off-protocol turns ...
+    assert all(b == 0.0 for _, b in off)  # ... parsed_only does not
+    for a, b in zip(plain, only):
+        if a["parsed"]:
+            assert b["ig"] == pytest.approx(a["ig"], abs=1e-6)

@@ -33,6 +33,18 @@ def fit_placeholder(placeholder_ids: Sequence[int], length: int) -> list[int]:
     return ph + [ph[-1]] * (length - len(ph))
 
 
+def parsed_only(info_gain: Sequence[float], parsed: Sequence[bool]) -> list[float]:
+    """IG_t where a_t is in the task's protocol (``Task.parses``), 0 elsewhere.
+
+    An off-protocol message (an empty one, a half sentence) draws a reply such as "Sorry, I don't
+    know what you mean", and that reply moves the next action away from its masked counterfactual
+    as much as an answer does: plain IG credits drawing *any* reply. With this filter only messages
+    the user could act on earn information credit (docs/results/clarify_vague.md)."""
+    if len(info_gain) != len(parsed):
+        raise ValueError(f"{len(info_gain)} turn gains but {len(parsed)} parse flags")
+    return [ig if ok else 0.0 for ig, ok in zip(info_gain, parsed)]
+
+
 def counterfactual_ids(traj: Trajectory, turn: int, placeholder_ids: Sequence[int]) -> list[int]:
     """The trajectory's ids with only turn ``turn``'s feedback replaced by the fitted placeholder."""
     fs, fe = traj.turns[turn].feedback

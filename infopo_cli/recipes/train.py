@@ -42,6 +42,7 @@ from infopo_cli.core.evaluation import (
     truncation_line,
     unparsed_share,
 )
+from infopo_cli.core.infogain import parsed_only
 from infopo_cli.core.rollout import rollout
 from infopo_cli.core.scoring import score
 from infopo_cli.core.trajectory import Batch
@@ -520,6 +521,9 @@ class TrainRecipe:
             )
         if scores.info_gain is not None:
             for tr, g in zip(kept.trajectories, scores.info_gain):
+                if self.icfg.parsed_only:
+                    logs = tr.info.get("turns") or [{}] * len(g)  # hand-built: all in protocol
+                    g = parsed_only(g, [log.get("parsed", True) for log in logs])
                 tr.info_gain = g
             tensors["intrinsic"] = kept.intrinsic()  # only this field depends on IG
         return scores

@@ -94,3 +94,25 @@ def test_a_scaled_head_takes_the_full_logits_path():
     model = _lm(False)
     model.config.logit_scale = 0.5
     assert plain_linear_head(model) is None
+
+
+@pytest.mark.parametrize("chunk_rows", [0, 4])
+def test_score_mask_scores_only_the_masked_positions(chunk_rows):
+    """The masked positions get exactly what the unmasked call gives there, the rest 0, on both the
+    chunked-head and the full-logits path; the gradient of a loss over them is the same."""
+    model = _lm(False)
+    ids, mask = _batch()
+    wanted = torch.zeros_like(mask)
+    wanted[:, 5:] = mask[:, 5:]  # "agent tokens": the second half of every real row
+    full, _ = forward_logprobs(model, ids, mask, chunk_rows=chunk_rows)
+    part, _ = forward_logprobs(model, ids, mask, chunk_rows=chunk_rows, score_mask=wanted)
+    torch.testing.assert_close(part, full * wanted, atol=1e-6, rtol=0)
+    assert (part[wanted == 0] == 0).all() and (part[wanted == 1] < 0).all()
+    grads = []
+    for m in (None, wanted):
+        model.zero_grad(set_to_none=True)
+        lp, _ = forward_logprobs(model, ids, mask, chunk_rows=chunk_rows, score_mask=m)
+        (lp * wanted).sum().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    for name, g in grads[0].items():
+        torch.testing.assert_close(grads[1][name], g, atol=1e-6, rtol=0, msg=name)

@@ -209,3 +209,24 @@ def test_mini_batches_must_be_positive():
 
     with pytest.raises(ConfigError, match="trainer.mini_batches"):
         TrainerConfig(mini_batches=0)
+
+
+def test_a_batch_used_once_takes_its_own_detached_logprobs_as_old(tiny_lm):
+    """``old_logprobs=None`` (one epoch, one mini-batch): the same parameters as the update given
+    the separate no-grad pass's old log-probs; refused where the batch is used more than once."""
+    tensors, adv = _batch(6)
+    cfg = TrainerConfig(lr=1e-3, micro_batch_tokens=64, packing=False)
+    a, b = copy.deepcopy(tiny_lm), copy.deepcopy(tiny_lm)
+    with_pass = PolicyTrainer(a, cfg)
+    m_pass = with_pass.update(tensors, adv, with_pass.logprobs(tensors))
+    single = PolicyTrainer(b, cfg)
+    assert single.single_pass
+    m_single = single.update(tensors, adv, None)
+    assert m_single["loss/clip_frac"] == 0.0
+    assert m_single["loss/policy"] == pytest.approx(m_pass["loss/policy"], abs=1e-6)
+    for (name, p), q in zip(a.named_parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(q, p, atol=1e-6, rtol=0, msg=name)
+    twice = PolicyTrainer(copy.deepcopy(tiny_lm), TrainerConfig(ppo_epochs=2))
+    assert not twice.single_pass
+    with pytest.raises(ValueError, match="one PPO epoch, one mini-batch"):
+        twice.update(tensors, adv, None)

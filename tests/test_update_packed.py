@@ -97,6 +97,7 @@ def test_packed_logprobs_equal_each_row_run_alone(tiny_models, impl):
             ids = tensors["input_ids"][r : r + 1, :n]
             logits = model(input_ids=ids).logits.float()[0, :-1]
             want[r, 1:n] = torch.log_softmax(logits, -1).gather(-1, ids[0, 1:, None])[:, 0]
+    want *= tensors["action_mask"]  # the trainer scores agent tokens only
     torch.testing.assert_close(lp_packed, want, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(lp_packed, lp_padded, rtol=1e-5, atol=1e-5)
 

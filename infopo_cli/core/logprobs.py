@@ -233,8 +233,14 @@ def forward_logprobs(
     with_entropy: bool = False,
     autocast: bool = False,
     chunk_rows: int = HEAD_CHUNK_ROWS,
+    score_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log pi(x_i | x_<i) [N, L] for every position, and the policy's entropy there [N, L] (or None).
+
+    ``score_mask`` [N, L] (1 where a value is wanted, e.g. agent tokens) scores only those positions
+    and gives 0 elsewhere: with a plain linear head the head then runs on those rows alone, which
+    spares the [tokens, V] work of every prompt and feedback position (what TRL's
+    ``logits_to_keep`` spares for a single completion).
 
     Position 0 (no context), padding and a first real token after left padding get 0. ``autocast``
     runs the model (not the float32 log-softmax after it) under bf16 autocast. Gradients flow when
@@ -257,6 +263,8 @@ def forward_logprobs(
         real = (attention_mask[:, :-1] * attention_mask[:, 1:]).to(torch.float32)  # [N, L-1]
     else:  # packed rows: x_{i+1} is scored unless it starts a sequence
         real = (position_ids[:, 1:] > 0).to(torch.float32)  # [N, L-1]
+    if score_mask is not None:
+        real = real * score_mask[:, 1:].to(real.dtype)
     head = plain_linear_head(model) if chunk_rows > 0 else None
     with ctx:
         if head is not None:

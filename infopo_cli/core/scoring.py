@@ -5,7 +5,9 @@ information gain of every turn, by either implementation (docs/method.md, "Infor
   term; the counterfactuals reuse its cached keys/values (``core/infogain_fast.py``).
 - ``naive``: the old-log-prob pass of the update, then two teacher-forced passes per scored turn
   (``core/infogain.py``), the reference the fast scorer is tested against.
-- No information gain (``fusion=none``, plain GRPO): the old-log-prob pass alone.
+- No information gain (``fusion=none``, plain GRPO): the old-log-prob pass alone, and not even that
+  when the update uses the batch once (``PolicyTrainer.single_pass``): it then takes its own
+  log-probs, detached, as the old ones.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from infopo_cli.core.update import PolicyTrainer
 
 @dataclass
 class Scores:
-    old_logprobs: torch.Tensor
-    """[N, L] log-probs of the batch under the policy that generated it (0 off agent tokens when
+    old_logprobs: torch.Tensor | None
+    """None: the update takes its own (``need_old`` False). Else [N, L] log-probs of the batch under the policy that generated it (0 off agent tokens when
     the fast scorer produced them: the loss reads agent tokens only)."""
     info_gain: list[list[float]] | None
     """IG_t per trajectory and turn (0.0 where a turn is not scored); None when not asked for."""
@@ -44,9 +46,12 @@ def score(
     impl: str,
     token_budget: int,
     with_info_gain: bool,
+    need_old: bool = True,
 ) -> Scores:
     """Old log-probs [N, L] of ``tensors`` (the padded ``trajectories``) and, with
-    ``with_info_gain``, IG_t by ``impl`` (``fast`` | ``naive``), both under ``trainer.module``."""
+    ``with_info_gain``, IG_t by ``impl`` (``fast`` | ``naive``), both under ``trainer.module``.
+    Without ``need_old`` no pass runs for the old log-probs alone (the fast scorer makes them
+    anyway)."""
     t0 = time.time()
     if with_info_gain and impl == "fast":
         old, ig = logprobs_and_information_gain(
@@ -58,7 +63,7 @@ def score(
             action_tokens_only=True,
         )
         return Scores(old, ig, 0.0, time.time() - t0)
-    old = trainer.logprobs(tensors)
+    old = trainer.logprobs(tensors) if need_old else None
     oldlp_s = time.time() - t0
     t0 = time.time()
     ig = None

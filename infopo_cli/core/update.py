@@ -100,7 +100,8 @@ class PolicyTrainer:
         return [[rows[i] for i in g] for g in groups]
 
     def _forward(self, model, mb: dict[str, torch.Tensor], with_entropy: bool):
-        """Log-probs [R, W] of each token given its prefix (0 at position 0), and entropies."""
+        """Log-probs [R, W] of each agent token given its prefix, and entropies; 0 elsewhere (the
+        loss, the old and reference log-probs and the sampler comparison read agent tokens only)."""
         return forward_logprobs(
             model,
             mb["input_ids"],
@@ -108,7 +109,16 @@ class PolicyTrainer:
             position_ids=mb.get("position_ids"),
             with_entropy=with_entropy,
             autocast=self.cfg.autocast == "bf16",
+            score_mask=mb.get("action_mask"),
         )
+
+    @property
+    def single_pass(self) -> bool:
+        """Whether the update uses the batch once (one PPO epoch, one mini-batch). Then the policy
+        that sampled the batch is the one the update starts from, so the old log-probs are the
+        update's own, detached: ``update`` accepts ``old_logprobs=None`` and skips their separate
+        no-grad pass (the ratio is exactly 1 with the gradient of log pi, as TRL does)."""
+        return self.cfg.ppo_epochs * self.cfg.mini_batches == 1
 
     @torch.no_grad()
     def logprobs(self, tensors: dict[str, torch.Tensor], model=None) -> torch.Tensor:
@@ -130,7 +140,7 @@ class PolicyTrainer:
         self,
         tensors: dict[str, torch.Tensor],
         advantages: torch.Tensor,
-        old_logprobs: torch.Tensor,
+        old_logprobs: torch.Tensor | None,
         step: int = 1,
         mini_batch: list[int] | None = None,
     ) -> dict[str, float]:
@@ -138,11 +148,19 @@ class PolicyTrainer:
         mini-batch (``mini_batches``, in the batch's fixed order), at the learning rate of ``step``.
         The old log-probs stay those of the rollout policy across every step. ``mini_batch`` gives
         each row's mini-batch (``mini_batch_of``; required under several ranks, where a rank holds
-        only its slice of each); without it the rows are cut by ``mini_batch_rows``."""
+        only its slice of each); without it the rows are cut by ``mini_batch_rows``.
+        ``old_logprobs`` None (only when ``single_pass`` and without sampler log-probs to compare):
+        each micro-batch's own log-probs, detached."""
         cfg = self.cfg
+        if old_logprobs is None and (not self.single_pass or "sampler_logprobs" in tensors):
+            raise ValueError(
+                "old_logprobs=None needs one PPO epoch, one mini-batch and no sampler log-probs"
+            )
         for g in self.optimizer.param_groups:
             g["lr"] = scheduled_lr(cfg, step)
-        tensors = {**tensors, "advantages": advantages, "old_logprobs": old_logprobs}
+        tensors = {**tensors, "advantages": advantages}
+        if old_logprobs is not None:
+            tensors["old_logprobs"] = old_logprobs
         is_metrics = self._sampler_correction(tensors)
         ref_lp = (
             self.logprobs(tensors, self.ref_model)
@@ -252,9 +270,10 @@ class PolicyTrainer:
         mask = mb["action_mask"]
         share = float(mask.sum()) / max(total, 1.0)
         lp, ent = self._forward(self.model, mb, with_entropy=cfg.entropy_coef > 0)
+        old = mb["old_logprobs"] if "old_logprobs" in mb else lp.detach()  # single pass: on-policy
         pg, m = ppo_clip_loss(
             lp,
-            mb["old_logprobs"],
+            old,
             mb["advantages"],
             mask,
             clip_low=cfg.clip_low,

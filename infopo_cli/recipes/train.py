@@ -518,6 +518,8 @@ class TrainRecipe:
                 impl=self.icfg.impl,
                 token_budget=self.icfg.token_budget,
                 with_info_gain=with_ig,
+                # a batch used once needs no separate pass: the update's own are the old ones
+                need_old=not self.trainer.single_pass or "sampler_logprobs" in tensors,
             )
         if scores.info_gain is not None:
             for tr, g in zip(kept.trajectories, scores.info_gain):

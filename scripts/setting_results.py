@@ -64,6 +64,7 @@ def load_runs(setting_dir: Path) -> list[dict]:
         rows = read_jsonl(run / "metrics.jsonl")
         curve = {r["step"]: r["eval/success"] for r in rows if "eval/success" in r}
         tied = [r["fusion/tied_groups"] for r in rows if "fusion/tied_groups" in r]
+        credit, off_protocol = credit_by_turn(run, int(cfg["trainer"]["steps"]))
         runs.append(
             {
                 "method": method,
@@ -72,23 +73,31 @@ def load_runs(setting_dir: Path) -> list[dict]:
                 "final": float(evals["end"]["success"]),
                 "curve": curve,
                 "tied": sum(tied) / len(tied) if tied else None,
-                "credit": credit_by_turn(run, int(cfg["trainer"]["steps"])),
+                "credit": credit,
+                "off_protocol": off_protocol,
             }
         )
     return runs
 
 
-def credit_by_turn(run: Path, steps: int, last: int = 20) -> dict[int, tuple[float, float]]:
-    """Turn position -> (mean IG, mean advantage) over the rollouts of the last ``last`` steps."""
+def credit_by_turn(
+    run: Path, steps: int, last: int = 20
+) -> tuple[dict[int, tuple[float, float]], float | None]:
+    """Turn position -> (mean IG, mean advantage) over the rollouts of the last ``last`` steps, and
+    the share of those turns whose message was outside the task's protocol (None: no records)."""
     acc: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    off = n = 0
     for step in range(max(1, steps - last + 1), steps + 1):
         for rec in read_jsonl(run / "rollouts" / f"step_{step:04d}.jsonl"):
             for t, turn in enumerate(rec.get("turns", [])):
                 acc[t].append((float(turn.get("ig", 0.0)), float(turn.get("advantage", 0.0))))
-    return {
+                off += not turn.get("parsed", True)
+                n += 1
+    credit = {
         t: (sum(i for i, _ in v) / len(v), sum(a for _, a in v) / len(v))
         for t, v in sorted(acc.items())
     }
+    return credit, (off / n if n else None)
 
 
 def first_reach(curve: dict[int, float], target: float) -> int | None:
@@ -153,11 +162,12 @@ def write(setting_dir: Path, out: Path) -> tuple[Path, Path]:
         "Mean ± standard error over seeds. Paired: InfoPO (`variance_gated`) minus the method, by "
         "seed, over the seeds both have. Reaches GRPO: the first evaluated step at which the run's "
         "held-out success was at least GRPO's final mean (median over seeds; `-` if under half the "
-        "seeds got there). Raw numbers: "
+        "seeds got there). Off-protocol: the share of training messages outside the task's "
+        "protocol (`Task.parses`: empty or unreadable) over the last 20 steps. Raw numbers: "
         f"[{json_path.name}]({json_path.name}).",
         "",
-        "| method | seeds | final success | InfoPO minus method (paired) | reaches GRPO's final at step | tied groups |",
-        "|---|---|---|---|---|---|",
+        "| method | seeds | final success | InfoPO minus method (paired) | reaches GRPO's final at step | tied groups | off-protocol |",
+        "|---|---|---|---|---|---|---|",
     ]
     for m, seeds in sorted(by_method.items(), key=lambda kv: (kv[0] != INFOPO, kv[0])):
         finals = [r["final"] for r in seeds.values()]
@@ -179,13 +189,15 @@ def write(setting_dir: Path, out: Path) -> tuple[Path, Path]:
                 reach = str(hits[len(hits) // 2])
         tied = [r["tied"] for r in seeds.values() if r["tied"] is not None]
         tied_s = f"{sum(tied) / len(tied):.2f}" if tied else "-"
+        off = [r["off_protocol"] for r in seeds.values() if r["off_protocol"] is not None]
+        off_s = f"{sum(off) / len(off):.1%}" if off else "-"
         lines.append(
-            f"| {m} | {len(seeds)} | {mu:.3f} ± {se:.3f} | {paired} | {reach} | {tied_s} |"
+            f"| {m} | {len(seeds)} | {mu:.3f} ± {se:.3f} | {paired} | {reach} | {tied_s} | {off_s} |"
         )
     for name in ("starter", "oracle"):
         v = eval_row(setting_dir, name)
         if v is not None:
-            lines.append(f"| {name} (no training) | - | {v:.3f} | - | - | - |")
+            lines.append(f"| {name} (no training) | - | {v:.3f} | - | - | - | - |")
 
     lines += ["", "## Where the credit lands (last 20 steps, mean over seeds)", ""]
     for m, seeds in sorted(by_method.items()):

@@ -34,7 +34,11 @@ def fake_run(
     rows += [{"step": s, "fusion/tied_groups": tied} for s in (1, 2)]
     (run / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     (run / "rollouts").mkdir()
-    rec = {"turns": [{"ig": 0.5, "advantage": 1.0}, {"ig": 0.1, "advantage": -1.0}]}
+    turns = [
+        {"ig": 0.5, "advantage": 1.0},
+        {"ig": 0.1, "advantage": -1.0, "parsed": mode != "none"},
+    ]
+    rec = {"turns": turns}
     (run / "rollouts" / "step_0040.jsonl").write_text(json.dumps(rec))
 
 
@@ -69,6 +73,11 @@ def test_record_and_paired_table(sr, tmp_path):
     # (0.5 at step 40) gets there, under half: "-"
     infopo = next(x for x in md.splitlines() if x.startswith("| variance_gated |"))
     assert infopo.split("|")[5].strip() == "20" and infopo.split("|")[6].strip() == "0.20"
+    assert infopo.split("|")[7].strip() == "0.0%"  # every message parsed
+    assert (
+        next(x for x in md.splitlines() if x.startswith("| none |")).split("|")[7].strip()
+        == "50.0%"
+    )
     grpo = next(x for x in md.splitlines() if x.startswith("| none |"))
     assert grpo.split("|")[5].strip() == "-"
     # one seed paired with InfoPO's seed 0 (0.5 - 0.3)

@@ -136,3 +136,35 @@ def test_the_store_is_empty_after_release_memory(tiny_lm):
     again = engine.generate(nxt, max_new_tokens=3, temperature=0.0)
     assert engine.stats["reused_tokens"] == before
     _same(again, HFEngine(tiny_lm, TOK, [STOP]).generate(nxt, max_new_tokens=3, temperature=0.0))
+
+
+def test_a_group_sharing_its_prompt_prefills_it_once_and_samples_as_without_sharing(tiny_lm):
+    """G samples of one task share their prompt: the prefill runs each distinct prompt once (the
+    head sees 3 rows, not 8), and every row samples what it samples when each row prefills its own;
+    the next turn of every row still reuses its own cache."""
+    rng = random.Random(5)
+    tasks = _prompts(rng, 3)
+    prompts = [tasks[i] for i in (0, 1, 0, 2, 1, 0, 2, 2)]  # groups interleaved, as chunks can be
+    kw = dict(max_new_tokens=6, temperature=1.0)
+    seen = []
+    hook = tiny_lm.lm_head.register_forward_hook(lambda m, a, o: seen.append(o.shape[0]))
+    try:
+        shared = HFEngine(tiny_lm, TOK, [STOP])
+        torch.manual_seed(7)
+        gens = shared.generate(prompts, **kw)
+    finally:
+        hook.remove()
+    assert seen[0] == 3 and set(seen[1:]) <= {8}
+    assert shared.stats["shared_tokens"] == sum(len(p) for p in prompts) - sum(map(len, tasks))
+    own = HFEngine(tiny_lm, TOK, [STOP], share_prompts=False)
+    torch.manual_seed(7)
+    _same(gens, own.generate(prompts, **kw))
+    assert own.stats["shared_tokens"] == 0
+    assert len({tuple(g.token_ids) for g in gens}) > 3  # rows of one prompt sampled apart
+
+    nxt = _next_turn(rng, prompts, gens)
+    torch.manual_seed(8)
+    again = shared.generate(nxt, **kw)
+    torch.manual_seed(8)
+    _same(again, HFEngine(tiny_lm, TOK, [STOP], prefix_cache=False).generate(nxt, **kw))
+    assert shared.stats["reused_tokens"] >= sum(len(p) for p in prompts)

@@ -115,8 +115,12 @@ def demo_trajectories(
 
 
 def sft_loss(model, tensors: dict[str, torch.Tensor], num_tokens: float) -> torch.Tensor:
-    """Negative log-likelihood of agent tokens, summed and divided by ``num_tokens``."""
-    lp, _ = forward_logprobs(model, tensors["input_ids"], tensors["attention_mask"])
+    """Negative log-likelihood of agent tokens, summed and divided by ``num_tokens``. The output
+    head runs on agent positions only (``score_mask``): prompts and replies are most of a
+    dialogue's tokens and their logits are never used."""
+    lp, _ = forward_logprobs(
+        model, tensors["input_ids"], tensors["attention_mask"], score_mask=tensors["action_mask"]
+    )
     lp = lp[:, 1:]  # [R, W-1]: position 0 predicts nothing
     return -masked_mean(lp, tensors["action_mask"][:, 1:], num_tokens=num_tokens)
 

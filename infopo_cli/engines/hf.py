@@ -7,6 +7,8 @@ and values for the tokens it fed, and a later prompt that extends one of those t
 runs its new tokens (the feedback and the turn glue) through the model. Multi-turn rollouts re-read
 the whole dialogue every turn otherwise, which is most of their cost on a CPU. Stored caches are
 dropped as soon as any weight changes (parameter version counters), so no stale cache is ever used.
+Rows with the same prompt (a group's G samples of one task, at its first turn) prefill it once and
+share its cache (``share_prompts``).
 
 Sampled-token log-probs are those of the tempered distribution (before top-p), as the trainer
 recomputes them.
@@ -36,6 +38,7 @@ class HFEngine(Engine):
         batch_size: int = 64,
         autocast: bool = False,
         prefix_cache: bool = True,
+        share_prompts: bool = True,
     ):
         self.model = model
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
@@ -43,10 +46,11 @@ class HFEngine(Engine):
         self.batch_size = batch_size
         self.autocast = autocast
         self.prefix_cache = prefix_cache
+        self.share_prompts = share_prompts
         # token ids fed through the model -> per-layer (keys [H, n, D], values [H, n, D])
         self._store: dict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self._weights_version: tuple | None = None
-        self.stats = {"prompt_tokens": 0, "reused_tokens": 0}
+        self.stats = {"prompt_tokens": 0, "reused_tokens": 0, "shared_tokens": 0}
         self._last_only = _accepts_logits_to_keep(model)
 
     def release_memory(self) -> None:
@@ -107,12 +111,27 @@ class HFEngine(Engine):
         hits = [
             self._lookup(p, store, lengths) if self.prefix_cache else (0, None) for p in prompts
         ]
-        ids, attn, cache, C, M = self._prefill_inputs(prompts, hits)
+        # A group's rows share their prompt (G samples of one task): prefill each distinct prompt
+        # once, then give its logits and cache to every row that has it.
+        rows = list(range(len(prompts)))  # row -> its distinct prompt, numbered as first seen
+        if self.share_prompts:
+            distinct: dict[tuple[int, ...], int] = {}
+            rows = [distinct.setdefault(tuple(p), len(distinct)) for p in prompts]
+        firsts = [rows.index(u) for u in range(max(rows) + 1)]  # the first row of each
+        ids, attn, cache, C, M = self._prefill_inputs(
+            [prompts[r] for r in firsts], [hits[r] for r in firsts]
+        )
+        run = sum(len(prompts[r]) - hits[r][0] for r in firsts)
         self.stats["prompt_tokens"] += sum(len(p) for p in prompts)
         self.stats["reused_tokens"] += sum(n for n, _ in hits)
+        self.stats["shared_tokens"] += sum(len(p) - n for p, (n, _) in zip(prompts, hits)) - run
         attn = attn.to(device)
         pos = (attn.cumsum(-1) - 1).clamp(min=0)[:, C:]  # real-token positions of the new columns
         logits, cache = self._forward(ids.to(device), attn, pos, cache)
+        if len(firsts) < len(prompts):
+            expand = torch.tensor(rows, device=device)
+            logits, attn, pos = logits[expand], attn[expand], pos[expand]
+            cache.reorder_cache(expand)
         new, lp, attn, cache = self._sample(
             logits, attn, pos[:, -1], cache, max_new_tokens, temperature, top_p
         )

@@ -253,6 +253,14 @@ class TrainerConfig:
     block mask but score the whole sequence densely: on the default clarify batch (5.8% padding)
     the update ran 1.3x slower packed (docs/benchmarks.md). Other kernels run padded, said once at
     start."""
+    share_prefix: bool = False
+    """Rows that begin alike (the rollouts of one prompt) run their common beginning once in the
+    update and its log-prob passes: each group is one row, its prompt then every rollout's own
+    tokens, each attending to the prompt and itself (``core/shared_prefix.py``); same losses and
+    gradients as padded rows. Needs an attention that takes a block mask (eager, sdpa; others run
+    padded). On by default for the starter (``conf/model_tuning/starter.yaml``), whose prompts are
+    most of each dialogue; the dense mask's cost on long GPU contexts is not yet measured.
+    Not combined with ``packing``."""
     dynamic_sampling_max_rounds: int = 0
     """DAPO-style dynamic sampling (docs/method.md, One step): groups whose outcomes all tie are
     dropped and as many new prompts are sampled and played in their place, for at most this many

@@ -1,18 +1,22 @@
-"""Benchmark: the update with micro-batches right-padded against packed (``trainer.packing``).
+"""Benchmark: the update with micro-batches right-padded, packed (``trainer.packing``) and with
+shared prefixes (``trainer.share_prefix``).
 
-The batch is the default run's kind: clarify dialogues of the demonstration policy the starter is
-warm-started on (``task.demo_action`` with the starter's answer schedule, so episode lengths are
-the starter's), ``--prompts`` x ``--group-size`` of them, through the ``tiny`` model (the starter's
+The batch is the default run's kind: ``--prompts`` clarify tasks, each played ``--group-size``
+times by the demonstration policy the starter is warm-started on (``task.demo_action`` with the
+starter's answer schedule, so episode lengths are the starter's; the rollouts of one task share
+its prompt, as a step's groups do), through the ``tiny`` model (the starter's
 architecture: a 2-layer, 256-wide Llama, clarify BPE tokenizer). The trainer settings are those of
 ``model=starter`` (conf/model_tuning/starter.yaml: ``micro_batch_tokens`` 1024, 2 PPO epochs, KL
 0.01 against a frozen reference, entropy 0.001).
 
-Printed per side: micro-batches, tokens run through the model, the padding share of them, and the
+Printed per side: micro-batches, tokens run through the model and their ratio to the rows' own
+tokens (above 1: padding; below 1: prefixes run once), and the
 median of ``--repeats`` timed updates (``PolicyTrainer.update``: the reference log-prob pass and
 the PPO passes), as wall seconds and process CPU seconds (steadier when other processes share the
 cores), with the old-log-prob pass beside it. The two sides alternate after one untimed warm-up
-update each (optimizer state allocation). The last line is ``packed_over_padded=<ratio>`` (median
-update wall time, packed / padded; the line before it gives the CPU-time ratio).
+update each (optimizer state allocation). The last lines are ``packed_over_padded=<ratio>`` and
+``shared_over_padded=<ratio>`` (median update wall time against the padded side's; the CPU-time
+ratios are printed before them).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from omegaconf import OmegaConf
 
 from infopo_cli.config import CONF_DIR, TrainerConfig
 from infopo_cli.core.chat import ChatFormat
-from infopo_cli.core.sft import demo_trajectories
+from infopo_cli.core.rollout import rollout
 from infopo_cli.core.trajectory import Batch
 from infopo_cli.core.update import PolicyTrainer
 from infopo_cli.runtime.models import load_model, load_tokenizer
@@ -77,6 +81,10 @@ def run_tokens(trainer: PolicyTrainer, tensors: dict[str, torch.Tensor]) -> tupl
     rows = list(range(tensors["input_ids"].shape[0]))
     lengths = tensors["attention_mask"].sum(-1).tolist()
     batches = trainer._batches(tensors, rows)
+    if trainer.share_prefix:  # groups: the shared block once, then each row's own tokens
+        return len(batches), sum(
+            len(mb) * max(s + sum(lengths[r] - s for r in g) for s, g in mb) for mb in batches
+        )
     if trainer.packing:
         return len(batches), int(sum(lengths))
     return len(batches), int(sum(len(b) * max(lengths[r] for r in b) for b in batches))
@@ -91,18 +99,20 @@ def main() -> None:
     chat = ChatFormat(load_tokenizer(path))
     model = load_model(str(path), attn_implementation=args.attn)
     n = args.prompts * args.group_size
-    trajs = demo_trajectories(
-        ClarifyTask(seed=args.seed),
-        ScriptedSimulator(),
+    task, rng = ClarifyTask(seed=args.seed), random.Random(args.seed)
+    demo = dict(answer_start=STARTER["answer_start"], answer_rise=STARTER["answer_rise"])
+    trajs = rollout(
+        None,
         chat,
-        n,
-        args.seed,
-        1024,
-        answer_start=STARTER["answer_start"],
-        answer_rise=STARTER["answer_rise"],
-    )
-    for i, t in enumerate(trajs):
-        t.group = str(i // args.group_size)
+        task,
+        ScriptedSimulator(),
+        task.sample(task.train_split, args.prompts, rng),
+        group_size=args.group_size,
+        max_new_tokens=0,
+        temperature=0.0,
+        max_len=1024,
+        policy=lambda env: task.demo_action(env, rng, **demo),
+    ).trajectories
     tensors = Batch(trajs).tensors(pad_id=0)
     del tensors["sampler_logprobs"], tensors["sampler_mask"]  # hf engine: the trainer's own model
     lengths = tensors["attention_mask"].sum(-1).tolist()
@@ -110,12 +120,12 @@ def main() -> None:
     adv = torch.tensor([rng.gauss(0, 1) for _ in range(n)])[:, None] * tensors["action_mask"]
     fields = starter_trainer_config(args.micro_batch_tokens)
     ref = copy.deepcopy(model).eval().requires_grad_(False)
+    layouts = {"padded": {}, "packed": {"packing": True}, "shared": {"share_prefix": True}}
     sides = {}
-    for packing in (False, True):
-        cfg = TrainerConfig(**{**fields, "packing": packing})
-        sides[packing] = PolicyTrainer(copy.deepcopy(model).train(), cfg, ref_model=ref)
-    old = sides[False].logprobs(tensors)
-    cfg = sides[True].cfg
+    for name, fields_of in layouts.items():
+        cfg = TrainerConfig(**{**fields, **fields_of})
+        sides[name] = PolicyTrainer(copy.deepcopy(model).train(), cfg, ref_model=ref)
+    old = sides["padded"].logprobs(tensors)
     print(
         f"batch: {n} clarify dialogues ({args.prompts} x {args.group_size}), lengths "
         f"{min(lengths)}-{max(lengths)} tokens (median {statistics.median(lengths):.0f}), "
@@ -125,29 +135,31 @@ def main() -> None:
     )
     for trainer in sides.values():  # warm-up: optimizer state
         trainer.update(tensors, adv, old)
-    upd = {False: [], True: []}
-    olp = {False: [], True: []}
+    upd = {name: [] for name in sides}
+    olp = {name: [] for name in sides}
     for _ in range(args.repeats):
-        for packing, trainer in sides.items():
-            olp[packing].append(timed(lambda t=trainer: t.logprobs(tensors)))
-            upd[packing].append(timed(lambda t=trainer: t.update(tensors, adv, old)))
+        for name, trainer in sides.items():
+            olp[name].append(timed(lambda t=trainer: t.logprobs(tensors)))
+            upd[name].append(timed(lambda t=trainer: t.update(tensors, adv, old)))
 
     def med(xs: list[tuple[float, float]]) -> tuple[float, float]:
         return statistics.median(x[0] for x in xs), statistics.median(x[1] for x in xs)
 
     print(
-        f"{'side':<8} {'micro-batches':>13} {'tokens run':>10} {'padding':>8} "
+        f"{'side':<8} {'micro-batches':>13} {'tokens run':>10} {'run/rows':>8} "
         f"{'update wall':>12} {'update cpu':>11} {'old-lp wall':>12}"
     )
-    for packing, trainer in sides.items():
+    for name, trainer in sides.items():
         mbs, tokens = run_tokens(trainer, tensors)
-        (uw, uc), (ow, _) = med(upd[packing]), med(olp[packing])
+        (uw, uc), (ow, _) = med(upd[name]), med(olp[name])
         print(
-            f"{'packed' if packing else 'padded':<8} {mbs:>13} {tokens:>10} "
-            f"{1 - sum(lengths) / tokens:>8.1%} {uw:>11.3f}s {uc:>10.3f}s {ow:>11.3f}s"
+            f"{name:<8} {mbs:>13} {tokens:>10} "
+            f"{tokens / sum(lengths):>8.3f} {uw:>11.3f}s {uc:>10.3f}s {ow:>11.3f}s"
         )
-    print(f"cpu: packed_over_padded={med(upd[True])[1] / med(upd[False])[1]:.3f}")
-    print(f"packed_over_padded={med(upd[True])[0] / med(upd[False])[0]:.3f}")
+    for name in ("packed", "shared"):
+        print(f"cpu: {name}_over_padded={med(upd[name])[1] / med(upd['padded'])[1]:.3f}")
+    for name in ("packed", "shared"):
+        print(f"{name}_over_padded={med(upd[name])[0] / med(upd['padded'])[0]:.3f}")
 
 
 if __name__ == "__main__":

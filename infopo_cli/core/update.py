@@ -19,9 +19,17 @@ from collections import defaultdict
 import torch
 
 from infopo_cli.config import TrainerConfig
+from infopo_cli.core import shared_prefix
 from infopo_cli.core.logprobs import forward_logprobs
 from infopo_cli.core.losses import entropy_bonus, is_weights, kl_k3, masked_mean, ppo_clip_loss
-from infopo_cli.core.packing import pack_rows, packed_attention, packs, unpack_row
+from infopo_cli.core.packing import (
+    mask_dtype,
+    pack_rows,
+    packed_attention,
+    packs,
+    takes_block_mask,
+    unpack_row,
+)
 from infopo_cli.core.trajectory import token_batches
 from infopo_cli.runtime.distributed import (
     World,
@@ -65,7 +73,11 @@ class PolicyTrainer:
 
     ``packing`` (``trainer.packing`` where the model's attention can run packed rows, ``packs``): a
     micro-batch is its rows laid end to end in one sequence, positions restarting at 0 per row and
-    attention within rows only, instead of rows right-padded to the longest."""
+    attention within rows only, instead of rows right-padded to the longest.
+
+    ``share_prefix`` (``trainer.share_prefix`` where the attention takes a block mask): rows that
+    begin alike (a group's prompt) run their common beginning once (``core/shared_prefix.py``); a
+    micro-batch is then a list of ``(shared tokens, rows)`` groups instead of a list of rows."""
 
     def __init__(self, model, cfg: TrainerConfig, ref_model=None, world: World | None = None):
         self.model = model
@@ -75,16 +87,24 @@ class PolicyTrainer:
         self.world = world or World()
         self.device = next(model.parameters()).device
         self.packing = cfg.packing and packs(self.module)
+        self.share_prefix = cfg.share_prefix and not self.packing and takes_block_mask(self.module)
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def _lengths(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> list[int]:
         return [int(n) for n in tensors["attention_mask"][rows].sum(-1).tolist()]
 
-    def _rows(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> dict[str, torch.Tensor]:
+    def _rows(self, tensors: dict[str, torch.Tensor], rows: list) -> dict[str, torch.Tensor]:
         """The [N, L] tensors' ``rows`` as one micro-batch: [R, longest] right-padded, or packed
         [1, sum of lengths] with ``position_ids`` and the ``attention_mask`` of ``packed_attention``
-        (a 4D block-diagonal mask; None for a varlen kernel)."""
+        (a 4D block-diagonal mask; None for a varlen kernel), or, with ``share_prefix``, one
+        shared-prefix row per group (``rows`` then holds the groups; the layout under ``layout``)."""
+        if self.share_prefix:
+            members = [r for _, g in rows for r in g]
+            lay = shared_prefix.layout(rows, dict(zip(members, self._lengths(tensors, members))))
+            mb = shared_prefix.pack(tensors, lay)
+            mb["attention_mask"] = lay.attention_mask(mask_dtype(self.module))
+            return {**{k: v.to(self.device) for k, v in mb.items()}, "layout": lay}
         lengths = self._lengths(tensors, rows)
         if not self.packing:
             width = max(lengths)
@@ -93,9 +113,15 @@ class PolicyTrainer:
         mb["position_ids"], mb["attention_mask"] = packed_attention(self.module, lengths)
         return {k: None if v is None else v.to(self.device) for k, v in mb.items()}
 
-    def _batches(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> list[list[int]]:
-        """Micro-batches of ``rows`` (row indices of the batch) under ``micro_batch_tokens``."""
+    def _batches(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> list[list]:
+        """Micro-batches of ``rows`` (row indices of the batch) under ``micro_batch_tokens``: lists
+        of rows, or of ``(shared tokens, rows)`` groups with ``share_prefix``."""
         lengths = self._lengths(tensors, rows)
+        if self.share_prefix:
+            seqs = [tensors["input_ids"][r, :n].tolist() for r, n in zip(rows, lengths)]
+            first = shared_prefix.first_scored(tensors["action_mask"][rows], lengths)
+            batches = shared_prefix.micro_batches(seqs, first, self.cfg.micro_batch_tokens)
+            return [[(s, [rows[i] for i in g]) for s, g in mb] for mb in batches]
         groups = token_batches(lengths, self.cfg.micro_batch_tokens, packed=self.packing)
         return [[rows[i] for i in g] for g in groups]
 
@@ -126,8 +152,12 @@ class PolicyTrainer:
         model = model or self.module
         out = torch.zeros(tensors["input_ids"].shape, dtype=torch.float32)
         for rows in self._batches(tensors, list(range(out.shape[0]))):
-            lp, _ = self._forward(model, self._rows(tensors, rows), with_entropy=False)
+            mb = self._rows(tensors, rows)
+            lp, _ = self._forward(model, mb, with_entropy=False)
             lp = lp.float().cpu()
+            if self.share_prefix:
+                shared_prefix.unpack(lp, mb["layout"], out)
+                continue
             if not self.packing:
                 out[rows, : lp.shape[1]] = lp
                 continue
@@ -300,7 +330,7 @@ class PolicyTrainer:
         """A zero-weight forward and backward for a rank with fewer micro-batches than the others:
         it joins the gradient synchronisation and adds exactly nothing to the gradients."""
         if tensors["input_ids"].shape[0]:
-            mb = self._rows(tensors, [0])
+            mb = self._rows(tensors, [(0, [0])] if self.share_prefix else [0])
         else:  # every trajectory of this rank was excluded
             one = torch.ones((1, 2), dtype=torch.long, device=self.device)
             mb = {"input_ids": one, "attention_mask": one}

@@ -120,7 +120,12 @@ def main() -> None:
     adv = torch.tensor([rng.gauss(0, 1) for _ in range(n)])[:, None] * tensors["action_mask"]
     fields = starter_trainer_config(args.micro_batch_tokens)
     ref = copy.deepcopy(model).eval().requires_grad_(False)
-    layouts = {"padded": {}, "packed": {"packing": True}, "shared": {"share_prefix": True}}
+    off = {"packing": False, "share_prefix": False}  # model=starter shares prefixes by default
+    layouts = {
+        "padded": off,
+        "packed": {**off, "packing": True},
+        "shared": {**off, "share_prefix": True},
+    }
     sides = {}
     for name, fields_of in layouts.items():
         cfg = TrainerConfig(**{**fields, **fields_of})

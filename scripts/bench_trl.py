@@ -11,7 +11,10 @@ and TRL its trainer (``trl`` is in the ``bench`` extra: ``pip install -e .[bench
 in its own process, ``--steps`` steps a run; the first step of every run (allocation, warm-up) is
 dropped. The sides alternate, ``--repeats`` runs each, and the medians of the remaining step times
 are compared; completion tokens per step are printed beside them, since a policy that stops earlier
-has less to do. The last line is ``infopo_over_trl=<ratio>`` (median step time, infopo / TRL).
+has less to do. infopo runs twice per repeat: with ``trainer.share_prefix=true`` (a group's prompt
+runs once in the update; TRL runs it once per completion) and without (``infopo-padded``). The last
+lines are ``infopo_padded_over_trl=<ratio>`` and ``infopo_over_trl=<ratio>`` (median step time,
+infopo / TRL).
 
     python scripts/bench_trl.py                       # tiny, 4 repeats
     python scripts/bench_trl.py --model smollm2-135m --repeats 2
@@ -74,9 +77,10 @@ def clarify_prompts(seed: int) -> list[list[dict]]:
     return prompts
 
 
-def infopo_overrides(args: argparse.Namespace, run_dir: Path) -> list[str]:
+def infopo_overrides(args: argparse.Namespace, run_dir: Path, share: bool = True) -> list[str]:
     """``infopo train`` doing TRL's work: single-turn GRPO, one micro-batch, one AdamW step."""
     return [
+        f"trainer.share_prefix={str(share).lower()}",
         f"model={args.model}",
         "logger=none",
         "fusion=none",
@@ -102,10 +106,13 @@ def infopo_overrides(args: argparse.Namespace, run_dir: Path) -> list[str]:
     ]
 
 
-def run_infopo(args: argparse.Namespace, work: Path) -> list[tuple[float, float]]:
+def run_infopo(
+    args: argparse.Namespace, work: Path, share: bool = True
+) -> list[tuple[float, float]]:
     """(step seconds, completion tokens) of each step of one ``infopo train`` run."""
     run_dir = Path(tempfile.mkdtemp(dir=work, prefix="infopo-"))
-    cmd = [sys.executable, "-m", "infopo_cli.cli", "train", *infopo_overrides(args, run_dir)]
+    overrides = infopo_overrides(args, run_dir, share)
+    cmd = [sys.executable, "-m", "infopo_cli.cli", "train", *overrides]
     env = {**os.environ, "WANDB_MODE": "disabled"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
@@ -206,27 +213,33 @@ def main() -> None:
         f"torch threads {__import__('torch').get_num_threads()}",
         flush=True,
     )
-    times: dict[str, list[float]] = {"infopo": [], "trl": []}
-    tokens: dict[str, list[float]] = {"infopo": [], "trl": []}
+    sides = {
+        "infopo": run_infopo,
+        "infopo-padded": lambda a, w: run_infopo(a, w, share=False),
+        "trl": run_trl,
+    }
+    times: dict[str, list[float]] = {side: [] for side in sides}
+    tokens: dict[str, list[float]] = {side: [] for side in sides}
     with tempfile.TemporaryDirectory(prefix="bench_trl-") as tmp:
         for r in range(args.repeats):
-            for side, fn in (("infopo", run_infopo), ("trl", run_trl)):
+            for side, fn in sides.items():
                 steps = fn(args, Path(tmp))[1:]  # the first step warms up
                 times[side] += [s for s, _ in steps]
                 tokens[side] += [n for _, n in steps]
                 print(
-                    f"repeat {r + 1} {side:6s}: steps "
+                    f"repeat {r + 1} {side:13s}: steps "
                     + " ".join(f"{s:.2f}s" for s, _ in steps)
                     + f" | completion tokens/step {statistics.mean(n for _, n in steps):.0f}",
                     flush=True,
                 )
     print("| side | median step s | completion tokens/step | tokens/s |")
     print("|---|---|---|---|")
-    for side in ("infopo", "trl"):
+    for side in sides:
         med, tok = statistics.median(times[side]), statistics.mean(tokens[side])
         print(f"| {side} | {med:.3f} | {tok:.0f} | {tok / med:.0f} |")
-    ratio = statistics.median(times["infopo"]) / statistics.median(times["trl"])
-    print(f"infopo_over_trl={ratio:.3f}")
+    trl_med = statistics.median(times["trl"])
+    print(f"infopo_padded_over_trl={statistics.median(times['infopo-padded']) / trl_med:.3f}")
+    print(f"infopo_over_trl={statistics.median(times['infopo']) / trl_med:.3f}")
 
 
 if __name__ == "__main__":

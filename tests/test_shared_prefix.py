@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import random
+import types
 
 import pytest
 import torch
@@ -48,27 +49,40 @@ def test_groups_share_up_to_the_first_scored_token_hand_computed():
         [1, 2, 3, 4, 5, 6, 7, 8, 9, 9],
     ]
     first = [10, 10, 1, 8]
-    # sorted: 3, 0, 1, 2. Row 3 is scored from index 8, so it shares at most 7 tokens, and row 0
-    # shares 9 with row 1: row 0 opens a group with row 1 rather than joining row 3
-    want = [(0, [3]), (9, [0, 1]), (0, [2])]
-    assert shared_prefix.prefix_groups(seqs, first, min_shared=4) == want
+    # sorted: 3, 0, 1, 2. Row 3 is scored from index 8, so it shares at most 7 tokens; rows 0 and 1
+    # share 9. One group of three saves 7 x 2 = 14 tokens, rows 0 and 1 alone 9
+    assert shared_prefix.prefix_groups(seqs, first, min_shared=4) == [(7, [3, 0, 1]), (0, [2])]
+    assert shared_prefix.prefix_groups(seqs, first, min_shared=8) == [
+        (0, [3]),
+        (9, [0, 1]),
+        (0, [2]),
+    ]
     assert shared_prefix.prefix_groups(seqs, first, min_shared=10) == [
         (0, [3]),
         (0, [0]),
         (0, [1]),
         (0, [2]),
     ]
+    # two prompts' rollouts (20 common tokens each) after a common 4-token head: two groups,
+    # not one sharing the head (2 x 20 x 1 = 40 saved against 4 x 3 = 12)
+    head = [7, 7, 7, 7]
+    prompts = [head + [p] * 16 for p in (1, 2)]
+    rows = [prompts[0] + [9], prompts[0] + [8], prompts[1] + [9], prompts[1] + [8]]
+    assert shared_prefix.prefix_groups(rows, [20] * 4, min_shared=2) == [
+        (19, [1, 0]),
+        (19, [3, 2]),
+    ]
     # a third row sharing 8 of the pair's 9 tokens joins: it saves 8, the pair loses 1
     three = [*seqs[:2], [1, 2, 3, 4, 5, 6, 7, 8, 30, 31]]
     assert shared_prefix.prefix_groups(three, [10, 10, 9], min_shared=4) == [(8, [0, 1, 2])]
     # budget 13: rows 0 and 1 laid out take 9 + 3 + 4 = 16 tokens: cut, each alone
-    assert shared_prefix.micro_batches(seqs, first, 13, min_shared=4) == [
+    assert shared_prefix.micro_batches(seqs, first, 13, min_shared=8) == [
         [(0, [1])],
         [(0, [0])],
         [(0, [3])],
         [(0, [2])],
     ]
-    assert shared_prefix.micro_batches(seqs, first, 32, min_shared=4) == [
+    assert shared_prefix.micro_batches(seqs, first, 32, min_shared=8) == [
         [(9, [0, 1]), (0, [3])],
         [(0, [2])],
     ]
@@ -132,3 +146,47 @@ def test_shared_prefix_update_equals_the_padded_update(tiny_models, impl):  # no
     for name, g in g_pad.items():
         rel = float((g_sh[name] - g).norm() / g.norm().clamp(min=1e-12))
         assert rel <= 1e-5, (name, rel)
+
+
+def test_chunks_trade_shared_tokens_against_dense_attention():
+    # a 10-token prefix, four rows of 12: one row of 10 + 4 x 2 = 18 tokens without attention cost
+    lengths = [12] * 4
+    assert shared_prefix._chunks(10, [0, 1, 2, 3], lengths, 0.0) == [[0, 1, 2, 3]]
+    # weight 0.1: 18 + 32.4 = 50.4 for one row; two rows of 14: 2 x 33.6 = 67.2; alone 4 x 26.4
+    assert shared_prefix._chunks(10, [0, 1, 2, 3], lengths, 0.1) == [[0, 1, 2, 3]]
+    # weight 1: 18 + 324 = 342; two rows of 14: 2 x 210 = 420; alone: 4 x 156 = 624 -> still one;
+    # with 40-token suffixes each alone (4 x 2,550) beats one row of 170 (29,070)
+    assert shared_prefix._chunks(10, [0, 1, 2, 3], [50] * 4, 1.0) == [[0], [1], [2], [3]]
+    assert shared_prefix.attention_weight(types.SimpleNamespace(config=None)) == 0.0
+
+
+def test_sft_step_sharing_prefixes_equals_the_padded_step(tiny_models):  # noqa: F811
+    """One SFT step on dialogues sharing their prompts: same loss and same parameters after."""
+    from infopo_cli.core.sft import sft_step
+
+    model = tiny_models["sdpa"]
+    rng = random.Random(4)
+    trajs = []
+    for g in range(3):
+        prompt = [rng.randrange(1, VOCAB) for _ in range(20)]
+        for _ in range(4):
+            t = random_trajectory(rng, rng.randint(1, 3), vocab=VOCAB, group=str(g))
+            t.input_ids = prompt + t.input_ids
+            t.turns = [_shift(tn, len(prompt)) for tn in t.turns]
+            trajs.append(t)
+    seqs = [t.input_ids for t in trajs]
+    first = [t.turns[0].action[0] for t in trajs]
+    weight = shared_prefix.attention_weight(model)
+    batches = shared_prefix.micro_batches(seqs, first, 200, attention=weight)
+    assert any(s >= 19 and len(g) > 1 for mb in batches for s, g in mb)  # the prompts are shared
+    grads = {}
+    for share in (False, True):
+        m = copy.deepcopy(model).train()
+        opt = torch.optim.SGD(m.parameters(), lr=1.0)  # the step moves each weight by its gradient
+        loss = sft_step(m, opt, trajs, 0, 200, 1e9, share_prefix=share)
+        moved = [(a - b).detach() for a, b in zip(model.parameters(), m.parameters())]
+        grads[share] = (loss, moved)
+    assert grads[True][0] == pytest.approx(grads[False][0], rel=1e-5)
+    for g_pad, g_sh in zip(grads[False][1], grads[True][1]):
+        assert g_pad.norm() > 0
+        assert float((g_sh - g_pad).norm() / g_pad.norm()) <= 1e-5

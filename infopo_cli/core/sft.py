@@ -16,9 +16,11 @@ from typing import Any
 
 import torch
 
+from infopo_cli.core import shared_prefix
 from infopo_cli.core.chat import ChatFormat
 from infopo_cli.core.logprobs import forward_logprobs
 from infopo_cli.core.losses import masked_mean
+from infopo_cli.core.packing import mask_dtype, takes_block_mask
 from infopo_cli.core.rollout import rollout
 from infopo_cli.core.trajectory import Batch, Trajectory, Turn, token_batches
 from infopo_cli.errors import ConfigError
@@ -119,28 +121,52 @@ def sft_loss(model, tensors: dict[str, torch.Tensor], num_tokens: float) -> torc
     head runs on agent positions only (``score_mask``): prompts and replies are most of a
     dialogue's tokens and their logits are never used."""
     lp, _ = forward_logprobs(
-        model, tensors["input_ids"], tensors["attention_mask"], score_mask=tensors["action_mask"]
+        model,
+        tensors["input_ids"],
+        tensors["attention_mask"],
+        position_ids=tensors.get("position_ids"),
+        score_mask=tensors["action_mask"],
     )
     lp = lp[:, 1:]  # [R, W-1]: position 0 predicts nothing
     return -masked_mean(lp, tensors["action_mask"][:, 1:], num_tokens=num_tokens)
 
 
 def sft_step(
-    model, optimizer, trajs: list[Trajectory], pad_id: int, token_budget: int, grad_clip: float
+    model,
+    optimizer,
+    trajs: list[Trajectory],
+    pad_id: int,
+    token_budget: int,
+    grad_clip: float,
+    share_prefix: bool = False,
 ) -> float:
-    """One optimizer step on a batch of dialogues (micro-batched); returns the token-mean loss."""
+    """One optimizer step on a batch of dialogues (micro-batched); returns the token-mean loss.
+    ``share_prefix``: dialogues that begin alike (a task's long system prompt) run their common
+    beginning once (``core/shared_prefix.py``; same loss and gradient), where the attention takes a
+    block mask."""
     tensors = Batch(trajs).tensors(pad_id)
     device = next(model.parameters()).device
     total = float(tensors["action_mask"][:, 1:].sum())
     lengths = tensors["attention_mask"].sum(-1).tolist()
+    keys = ("input_ids", "attention_mask", "action_mask")
     optimizer.zero_grad(set_to_none=True)
     loss_sum = 0.0
-    for rows in token_batches(lengths, token_budget):
-        width = int(max(lengths[r] for r in rows))
-        mb = {
-            k: tensors[k][rows, :width].to(device)
-            for k in ("input_ids", "attention_mask", "action_mask")
-        }
+    if share_prefix and takes_block_mask(model):
+        seqs = [tensors["input_ids"][r, :n].tolist() for r, n in enumerate(lengths)]
+        first = shared_prefix.first_scored(tensors["action_mask"], lengths)
+        weight = shared_prefix.attention_weight(model)
+        batches = shared_prefix.micro_batches(seqs, first, token_budget, attention=weight)
+    else:
+        batches = token_batches(lengths, token_budget)
+    for rows in batches:
+        if isinstance(rows[0], tuple):  # (shared tokens, rows) groups
+            lay = shared_prefix.layout(rows, lengths)
+            mb = shared_prefix.pack({k: tensors[k] for k in ("input_ids", "action_mask")}, lay)
+            mb["attention_mask"] = lay.attention_mask(mask_dtype(model))
+            mb = {k: v.to(device) for k, v in mb.items()}
+        else:
+            width = int(max(lengths[r] for r in rows))
+            mb = {k: tensors[k][rows, :width].to(device) for k in keys}
         loss = sft_loss(model, mb, total)
         loss.backward()
         loss_sum += loss.item()
@@ -168,6 +194,7 @@ def sft_train(
     order_rng: random.Random | None = None,
     first: list[Trajectory] | None = None,
     first_steps: int = 0,
+    share_prefix: bool = False,
 ):
     """The SFT loop, shared by ``infopo sft`` and the starter build: linear warmup then cosine decay
     over ``steps``. With ``first``, steps 1..``first_steps`` draw from that set instead (a curriculum)."""
@@ -184,7 +211,9 @@ def sft_train(
             g["lr"] = lr * max(scale, 0.05)
         pool = first if first is not None and step <= first_steps else trajs
         batch = [pool[rng.randrange(len(pool))] for _ in range(batch_size)]
-        loss = sft_step(model, optimizer, batch, tok.pad_token_id, token_budget, grad_clip)
+        loss = sft_step(
+            model, optimizer, batch, tok.pad_token_id, token_budget, grad_clip, share_prefix
+        )
         if on_step is not None:
             on_step(step, loss, optimizer, rng)
     return optimizer

@@ -46,28 +46,42 @@ def prefix_groups(
     common, with ``s`` < every member's ``first_scored`` (the index of its first scored token);
     ``s`` is 0 for a row alone.
 
-    Rows sorted by their tokens, rows with long common prefixes are neighbours. Walking them, a row
-    joins the group before it when it shares at least ``min_shared`` tokens with its predecessor,
-    no fewer than with its successor (else it opens a group with that one: rollouts of one prompt
-    stay together rather than joining a neighbour that shares only the system prompt), and when
-    the tokens it saves exceed those the group's other rows lose by a shorter ``s``."""
+    Sorted by their tokens, rows with long common prefixes are neighbours, and a group's common
+    prefix is the shortest link between consecutive members. Of all the ways to cut the sorted rows
+    into runs, the one that runs the fewest tokens is taken (dynamic programming over the cut
+    points): a group of k rows sharing s tokens saves s (k - 1), and s must be >= ``min_shared``.
+    So the rollouts of one prompt stay a group of their own rather than merging with a neighbour
+    that shares only the head of the system prompt, and dialogues of one task that share a long
+    system prompt form one group."""
     order = sorted(range(len(seqs)), key=lambda i: seqs[i])
+    n = len(order)
 
-    def shared(a: int, b: int) -> int:  # common tokens two rows can share
+    def link(k: int) -> int:  # tokens sorted rows k-1 and k can share
+        a, b = order[k - 1], order[k]
         return min(common_prefix(seqs[a], seqs[b]), first_scored[a] - 1, first_scored[b] - 1)
 
-    link = [0] + [shared(a, b) for a, b in zip(order, order[1:])]  # with the predecessor
+    links = [0] + [link(k) for k in range(1, n)]
+    best = [0] * (n + 1)  # best[j]: most tokens saved over the first j sorted rows
+    cut = [0] * (n + 1)  # where the last group of that optimum starts
+    for j in range(1, n + 1):
+        best[j], cut[j] = best[j - 1], j - 1  # row j-1 alone
+        shared = None
+        for i in range(j - 1, 0, -1):  # the group of sorted rows i-1 .. j-1
+            shared = links[i] if shared is None else min(shared, links[i])
+            if shared < min_shared:
+                break
+            saved = best[i - 1] + shared * (j - i)
+            if saved > best[j]:
+                best[j], cut[j] = saved, i - 1
     groups: list[tuple[int, list[int]]] = []
-    for k, i in enumerate(order):
-        c, after = link[k], (link[k + 1] if k + 1 < len(order) else 0)
-        if groups and c >= min_shared and c >= after:
-            s, rows = groups[-1]
-            new_s = c if len(rows) == 1 else min(s, c)
-            if new_s - (s - new_s) * (len(rows) - 1) > 0:
-                groups[-1] = (new_s, rows + [i])
-                continue
-        groups.append((0, [i]))
-    return groups
+    j = n
+    while j > 0:
+        i = cut[j]
+        rows = [order[k] for k in range(i, j)]
+        shared = min(links[k] for k in range(i + 1, j)) if len(rows) > 1 else 0
+        groups.append((shared, rows))
+        j = i
+    return groups[::-1]
 
 
 @dataclass
@@ -173,24 +187,58 @@ def first_scored(action_mask: torch.Tensor, lengths: list[int]) -> list[int]:
     return [f if h else n for f, h, n in zip(first, has, lengths, strict=True)]
 
 
+def attention_weight(model) -> float:
+    """What one attention score of a laid-out row costs, in tokens' worth of the rest of the
+    forward: a token's linear layers take about 12 H^2 multiply-adds a layer and a score about 2 H
+    (its query-key product and its share of the values), so 1 / (6 H). Measured on the starter
+    (H = 256) on CPU: a group row of T tokens cost T + T^2 / 1,490 token-equivalents (clarify SFT
+    steps, padded against groups of ~600-1,000 tokens), 1 / (6 x 256) = 1 / 1,536."""
+    from infopo_cli.runtime.distributed import unwrap
+
+    hidden = getattr(getattr(unwrap(model), "config", None), "hidden_size", None)
+    return 1.0 / (6.0 * hidden) if hidden else 0.0
+
+
+def _chunks(s: int, rows: list[int], lengths: list[int], weight: float) -> list[list[int]]:
+    """The group's rows cut into consecutive chunks of one size, the size whose laid-out rows cost
+    least (a row of T tokens: T + ``weight`` T^2, attention being dense over the row); size 1 runs
+    each row alone."""
+
+    def cost(chunk: list[int]) -> float:
+        t = s + sum(lengths[r] - s for r in chunk) if len(chunk) > 1 else lengths[chunk[0]]
+        return t + weight * t * t
+
+    def cut(m: int) -> list[list[int]]:
+        return [rows[i : i + m] for i in range(0, len(rows), m)]
+
+    return min((cut(m) for m in range(1, len(rows) + 1)), key=lambda c: sum(map(cost, c)))
+
+
 def micro_batches(
-    seqs: list[list[int]], first: list[int], token_budget: int, min_shared: int = MIN_SHARED
+    seqs: list[list[int]],
+    first: list[int],
+    token_budget: int,
+    min_shared: int = MIN_SHARED,
+    attention: float = 0.0,
 ) -> list[list[tuple[int, list[int]]]]:
     """Micro-batches of shared-prefix rows under ``token_budget``: the groups of
-    ``prefix_groups``, a group cut into consecutive chunks whose laid-out size (s + the suffixes)
-    fits the budget (each chunk repeats the shared block; a row over budget runs alone), then the
-    chunks batched as ``token_batches`` batches rows (chunks x longest chunk <= budget)."""
+    ``prefix_groups``, each cut into consecutive chunks (``attention``: the weight of
+    ``attention_weight``; a longer row shares its prefix with more rows but pays more for its
+    dense attention), a chunk further cut where its laid-out size (s + the suffixes) would pass the
+    budget (each chunk repeats the shared block; a row over budget runs alone), then the chunks
+    batched as ``token_batches`` batches rows (chunks x longest chunk <= budget)."""
     from infopo_cli.core.trajectory import token_batches
 
     lengths = [len(x) for x in seqs]
     chunks: list[tuple[int, list[int]]] = []
-    for s, rows in prefix_groups(seqs, first, min_shared):
-        cur: list[int] = []
-        for r in rows:
-            if cur and s + sum(lengths[i] - s for i in cur + [r]) > token_budget:
-                chunks.append((s if len(cur) > 1 else 0, cur))
-                cur = []
-            cur.append(r)
-        chunks.append((s if len(cur) > 1 else 0, cur))
+    for s, group in prefix_groups(seqs, first, min_shared):
+        for part in _chunks(s, group, lengths, attention) if len(group) > 1 else [group]:
+            cur: list[int] = []
+            for r in part:
+                if cur and s + sum(lengths[i] - s for i in cur + [r]) > token_budget:
+                    chunks.append((s if len(cur) > 1 else 0, cur))
+                    cur = []
+                cur.append(r)
+            chunks.append((s if len(cur) > 1 else 0, cur))
     sizes = [s + sum(lengths[i] - s for i in rows) for s, rows in chunks]
     return [[chunks[i] for i in b] for b in token_batches(sizes, token_budget)]

@@ -120,7 +120,12 @@ class PolicyTrainer:
         if self.share_prefix:
             seqs = [tensors["input_ids"][r, :n].tolist() for r, n in zip(rows, lengths)]
             first = shared_prefix.first_scored(tensors["action_mask"][rows], lengths)
-            batches = shared_prefix.micro_batches(seqs, first, self.cfg.micro_batch_tokens)
+            batches = shared_prefix.micro_batches(
+                seqs,
+                first,
+                self.cfg.micro_batch_tokens,
+                attention=shared_prefix.attention_weight(self.module),
+            )
             return [[(s, [rows[i] for i in g]) for s, g in mb] for mb in batches]
         groups = token_batches(lengths, self.cfg.micro_batch_tokens, packed=self.packing)
         return [[rows[i] for i in g] for g in groups]

@@ -57,10 +57,12 @@ def small_llama(
     return AutoModelForCausalLM.from_config(cfg)
 
 
-def warm_start(model, tok, trajs, p: dict, seed: int, label: str, every: int, **curriculum):
+def warm_start(
+    model, tok, trajs, p: dict, seed: int, label: str, every: int, share_prefix=False, **curriculum
+):
     """SFT of a built-in starter with the build settings ``p`` (steps, lr, batch,
     micro_batch_tokens), printing its progress every ``every`` steps; ``curriculum``: ``first``
-    and ``first_steps`` of ``sft_train``."""
+    and ``first_steps`` of ``sft_train``; ``share_prefix``: that of ``sft_step``."""
     import time
 
     from infopo_cli.core.sft import sft_train
@@ -84,6 +86,7 @@ def warm_start(model, tok, trajs, p: dict, seed: int, label: str, every: int, **
         seed=seed,
         on_step=on_step,
         token_budget=p["micro_batch_tokens"],
+        share_prefix=share_prefix,
         **curriculum,
     )
 

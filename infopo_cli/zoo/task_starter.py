@@ -120,7 +120,10 @@ def build_task_starter(out: Path, task_cfg: Mapping[str, Any], p: dict[str, Any]
     n = sum(x.numel() for x in model.parameters())
     print(f"  SFT of a {n / 1e6:.1f}M-parameter model for {p['steps']} steps...", flush=True)
 
-    warm_start(model, tok, trajs, p, seed, f"{name} starter", 50)
+    # the task's system prompt (tools, policy, board rules) opens every dialogue: run it once per
+    # micro-batch (same gradient; clarify's prompts differ after a dozen tokens, so its build
+    # would only pay the mask)
+    warm_start(model, tok, trajs, p, seed, f"{name} starter", 50, share_prefix=True)
     model.save_pretrained(out)
     tok.save_pretrained(out)
     print(f"{name} starter built in {time.time() - t0:.0f}s", flush=True)

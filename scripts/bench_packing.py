@@ -10,7 +10,7 @@ architecture: a 2-layer, 256-wide Llama, clarify BPE tokenizer). The trainer set
 0.01 against a frozen reference, entropy 0.001).
 
 Printed per side: micro-batches, tokens run through the model and their ratio to the rows' own
-tokens (above 1: padding; below 1: prefixes run once), and the
+tokens (above 1: padding; below 1: prefixes run once), the padding share of them, and the
 median of ``--repeats`` timed updates (``PolicyTrainer.update``: the reference log-prob pass and
 the PPO passes), as wall seconds and process CPU seconds (steadier when other processes share the
 cores), with the old-log-prob pass beside it. The two sides alternate after one untimed warm-up
@@ -76,18 +76,19 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def run_tokens(trainer: PolicyTrainer, tensors: dict[str, torch.Tensor]) -> tuple[int, int]:
-    """(micro-batches, tokens run through the model) of one pass over the batch."""
+def run_tokens(trainer: PolicyTrainer, tensors: dict[str, torch.Tensor]) -> tuple[int, int, int]:
+    """(micro-batches, tokens run through the model, real tokens among them) of one pass over the
+    batch; the rest is padding."""
     rows = list(range(tensors["input_ids"].shape[0]))
     lengths = tensors["attention_mask"].sum(-1).tolist()
     batches = trainer._batches(tensors, rows)
     if trainer.share_prefix:  # groups: the shared block once, then each row's own tokens
-        return len(batches), sum(
-            len(mb) * max(s + sum(lengths[r] - s for r in g) for s, g in mb) for mb in batches
-        )
+        sizes = [[s + sum(lengths[r] - s for r in g) for s, g in mb] for mb in batches]
+        return len(batches), sum(len(x) * max(x) for x in sizes), sum(map(sum, sizes))
     if trainer.packing:
-        return len(batches), int(sum(lengths))
-    return len(batches), int(sum(len(b) * max(lengths[r] for r in b) for b in batches))
+        return len(batches), int(sum(lengths)), int(sum(lengths))
+    run = sum(len(b) * max(lengths[r] for r in b) for b in batches)
+    return len(batches), int(run), int(sum(lengths))
 
 
 def main() -> None:
@@ -151,15 +152,15 @@ def main() -> None:
         return statistics.median(x[0] for x in xs), statistics.median(x[1] for x in xs)
 
     print(
-        f"{'side':<8} {'micro-batches':>13} {'tokens run':>10} {'run/rows':>8} "
+        f"{'side':<8} {'micro-batches':>13} {'tokens run':>10} {'run/rows':>8} {'padding':>8} "
         f"{'update wall':>12} {'update cpu':>11} {'old-lp wall':>12}"
     )
     for name, trainer in sides.items():
-        mbs, tokens = run_tokens(trainer, tensors)
+        mbs, tokens, real = run_tokens(trainer, tensors)
         (uw, uc), (ow, _) = med(upd[name]), med(olp[name])
         print(
             f"{name:<8} {mbs:>13} {tokens:>10} "
-            f"{tokens / sum(lengths):>8.3f} {uw:>11.3f}s {uc:>10.3f}s {ow:>11.3f}s"
+            f"{tokens / sum(lengths):>8.3f} {1 - real / tokens:>8.1%} {uw:>11.3f}s {uc:>10.3f}s {ow:>11.3f}s"
         )
     for name in ("packed", "shared"):
         print(f"cpu: {name}_over_padded={med(upd[name])[1] / med(upd['padded'])[1]:.3f}")

@@ -4,7 +4,7 @@ A small Llama (1.8M parameters, 2 layers, 256 wide) with a tokenizer trained on 
 warm-started by supervised fine-tuning on the clarify task's imperfect demonstrations. It speaks the
 protocol (questions, ``ANSWER:`` lines) and copies the values the user stated, but like its teachers
 it asks about random slots and answers early: what to ask, and when to stop asking, is left for RL.
-Built on first use (about 8 minutes on 2 CPU cores: 471 s measured), cached, deterministic given a
+Built on first use (about 6 minutes on 2 CPU cores: 362-369 s measured), cached, deterministic given a
 seed.
 
 The build is a two-stage curriculum. Copying a stated value into the answer is a lookup a small

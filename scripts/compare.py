@@ -6,12 +6,19 @@
     python scripts/compare.py --settings clarify_compare --methods variance_gated none
     python scripts/compare.py --settings clarify_compare --methods variance_gated none rloo \
         reward_to_go equalized dapo       # InfoPO against the baselines
+    python scripts/compare.py --settings clarify_vague --shifted task.vague_rate=0.8
+                                          # also every trained policy against another user
 
 For each setting (an experiment config under infopo_cli/conf/experiment/) it runs a Hydra multirun
 of `infopo train` over fusion modes x seeds (and one more per method with other overrides: dapo),
 evaluates the untrained starter and the oracle
-on the same test tasks with `infopo eval`, then writes `infopo report` over all of it. Runs go one
-at a time (the CPU is the bottleneck); a finished setting is not re-run when its report exists.
+on the same test tasks with `infopo eval`, then writes `infopo report` over all of it. With
+``--shifted``, every trained policy's last checkpoint and the untrained starter are evaluated once
+more against a user they were not trained with (the overrides given: another vagueness rate, reply
+style or simulator), into ``<run>/shifted/`` and ``<setting>/starter_shifted/``; the overrides are
+written to ``<setting>/shift.txt`` for ``scripts/setting_results.py``. Runs go one at a time (the
+CPU is the bottleneck); a finished setting is not re-run when its report exists, and a finished
+shifted evaluation is not re-run either.
 """
 
 from __future__ import annotations
@@ -97,12 +104,69 @@ def sweeps(methods: list[str]) -> list[tuple[str, list[str]]]:
     return out
 
 
+def starter_folder(setting: str) -> str:
+    """The folder of the model the setting's runs start from (built on first use)."""
+    from omegaconf import OmegaConf
+
+    from infopo_cli.zoo.registry import resolve_path
+
+    cfg = compose_setting(setting)[0]
+    return resolve_path(str(cfg.model.name), cfg.model.path, OmegaConf.to_container(cfg.task))
+
+
+def last_checkpoint(run_dir: Path) -> Path | None:
+    """The run's checkpoint of its highest step (``checkpoints/step_N``), if it kept one."""
+    steps = sorted(run_dir.glob("checkpoints/step_*"), key=lambda p: int(p.name.split("_")[-1]))
+    return steps[-1] if steps else None
+
+
+def shifted_evals(
+    base: Path, setting: str, tasks: list[str], shift: list[str], n_eval: int, log: Path
+) -> None:
+    """Every finished training run's last checkpoint, and the untrained starter, against the
+    shifted user (``shift``: config overrides), decoded as the training runs evaluate (T=1)."""
+    (base / "shift.txt").write_text(" ".join(shift) + "\n")
+    decode = ["engine.max_new_tokens=24", "eval.temperature=1.0"]
+    # the starter the runs started from (the setting's, not one built for the shifted task)
+    targets = [(base / "starter_shifted", [f"model.path={starter_folder(setting)}"])]
+    for summary in sorted(base.glob("train*/**/summary.json")):
+        ckpt = last_checkpoint(summary.parent)
+        if ckpt is None:
+            print(f"compare: {summary.parent} kept no checkpoint; not evaluated shifted")
+            continue
+        targets.append((summary.parent / "shifted", [f"model.path={ckpt}"]))
+    for out, model in targets:
+        if (out / "eval.json").exists():
+            continue
+        run(
+            [
+                "infopo",
+                "eval",
+                *tasks,
+                *shift,
+                f"model={policy_model(setting)}",
+                *model,
+                *decode,
+                f"eval.num_tasks={n_eval}",
+                "logger=none",
+                f"hydra.run.dir={out}",
+            ],
+            log,
+        )
+
+
 def run(cmd: list[str], log: Path) -> None:
     print("$", " ".join(cmd), flush=True)
     with log.open("a") as f:
         proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
     if proc.returncode != 0:
         sys.exit(f"compare: command failed (exit {proc.returncode}); see {log}")
+
+
+def write_results(base: Path, results: Path, log: Path) -> None:
+    """``scripts/setting_results.py`` for one setting folder."""
+    script = str(ROOT / "scripts" / "setting_results.py")
+    run([sys.executable, script, str(base), "--out", str(results.resolve())], log)
 
 
 def main() -> None:
@@ -123,6 +187,13 @@ def main() -> None:
         type=Path,
         help="also write <setting>.json and <setting>.md there (scripts/setting_results.py), "
         "e.g. docs/results; a plan already in the .md is kept",
+    )
+    ap.add_argument(
+        "--shifted",
+        nargs="+",
+        metavar="OVERRIDE",
+        help="also evaluate every trained policy and the starter against a user they were not "
+        "trained with: config overrides, e.g. task.vague_rate=0.8 or simulator=<name>",
     )
     args = ap.parse_args()
     for s in args.settings:
@@ -147,10 +218,14 @@ def main() -> None:
     t0 = time.time()
     for setting in args.settings:
         base = out / setting
-        if (base / "report" / "report.md").exists():
-            print(f"{setting}: report exists, skipped ({base / 'report'})")
-            continue
         tasks = task_overrides(setting)
+        if (base / "report" / "report.md").exists():
+            print(f"{setting}: report exists, training skipped ({base / 'report'})")
+            if args.shifted:
+                shifted_evals(base, setting, tasks, args.shifted, n_eval, log)
+                if args.results:
+                    write_results(base, args.results, log)
+            continue
         for sweep_dir, overrides in sweeps(args.methods or SETTINGS.get(setting, ABLATIONS)):
             run(
                 [
@@ -188,18 +263,11 @@ def main() -> None:
                 ],
                 log,
             )
+        if args.shifted:
+            shifted_evals(base, setting, tasks, args.shifted, n_eval, log)
         run(["infopo", "report", str(base), "--out", str(base / "report")], log)
         if args.results:
-            run(
-                [
-                    sys.executable,
-                    str(ROOT / "scripts" / "setting_results.py"),
-                    str(base),
-                    "--out",
-                    str(args.results.resolve()),
-                ],
-                log,
-            )
+            write_results(base, args.results, log)
         print(
             f"{setting}: {base / 'report' / 'report.md'} ({time.time() - t0:.0f}s so far)",
             flush=True,

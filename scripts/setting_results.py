@@ -11,7 +11,11 @@ per method: mean ± standard error over seeds; the paired difference InfoPO minu
 which the method's held-out success reached GRPO's final mean; the share of tied groups over
 training; and, for runs that logged rollouts, the mean information gain and advantage by turn
 position over the last 20 steps (where the credit lands). Evaluations of the untrained starter
-(``starter/``) and the oracle (``oracle/``) in the setting folder become rows of their own. A plan
+(``starter/``) and the oracle (``oracle/``) in the setting folder become rows of their own. Where
+``scripts/compare.py --shifted`` evaluated the runs against another user (``<run>/shifted/``,
+``starter_shifted/``, the overrides in ``shift.txt``), the JSON gets ``"shifted": {"<method>":
+{"<seed>": success}}`` and the Markdown a table of success with the trained-with and the shifted
+user, and the change by seed. A plan
 written into the Markdown file before the runs (between ``<!-- plan -->`` and ``<!-- /plan -->``)
 is kept as it was.
 A method with fewer seeds than another is reported with what it has; nothing is dropped.
@@ -65,6 +69,7 @@ def load_runs(setting_dir: Path) -> list[dict]:
         curve = {r["step"]: r["eval/success"] for r in rows if "eval/success" in r}
         tied = [r["fusion/tied_groups"] for r in rows if "fusion/tied_groups" in r]
         credit, off_protocol = credit_by_turn(run, int(cfg["trainer"]["steps"]))
+        shifted = run / "shifted" / "eval.json"
         runs.append(
             {
                 "method": method,
@@ -75,6 +80,11 @@ def load_runs(setting_dir: Path) -> list[dict]:
                 "tied": sum(tied) / len(tied) if tied else None,
                 "credit": credit,
                 "off_protocol": off_protocol,
+                "shifted": (
+                    json.loads(shifted.read_text())["aggregate"]["success"]
+                    if shifted.exists()
+                    else None
+                ),
             }
         )
     return runs
@@ -143,6 +153,12 @@ def write(setting_dir: Path, out: Path) -> tuple[Path, Path]:
             for m, seeds in sorted(by_method.items())
         },
     }
+    shifted = {
+        m: {str(s): r["shifted"] for s, r in sorted(seeds.items()) if r["shifted"] is not None}
+        for m, seeds in sorted(by_method.items())
+    }
+    if any(shifted.values()):
+        record["shifted"] = {m: v for m, v in shifted.items() if v}
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / f"{setting}.json"
     json_path.write_text(json.dumps(record, indent=1) + "\n")
@@ -199,6 +215,8 @@ def write(setting_dir: Path, out: Path) -> tuple[Path, Path]:
         if v is not None:
             lines.append(f"| {name} (no training) | - | {v:.3f} | - | - | - | - |")
 
+    if "shifted" in record:
+        lines += shifted_table(setting_dir, by_method)
     lines += ["", "## Where the credit lands (last 20 steps, mean over seeds)", ""]
     for m, seeds in sorted(by_method.items()):
         per_turn: dict[int, list[tuple[float, float]]] = defaultdict(list)
@@ -218,6 +236,39 @@ def write(setting_dir: Path, out: Path) -> tuple[Path, Path]:
         lines.append("")
     md_path.write_text("\n".join(lines).rstrip() + "\n")
     return json_path, md_path
+
+
+def shifted_table(setting_dir: Path, by_method: dict[str, dict[int, dict]]) -> list[str]:
+    """Success with the user each policy was trained with and with the shifted one (mean ± standard
+    error over the seeds evaluated both ways), and the change, paired by seed."""
+    shift_file = setting_dir / "shift.txt"
+    shift = shift_file.read_text().strip() if shift_file.exists() else "(overrides not recorded)"
+    lines = [
+        "",
+        "## Under a shifted user",
+        "",
+        f"Every trained policy's last checkpoint, evaluated on the same test tasks against a user it "
+        f"was not trained with: `{shift}`.",
+        "",
+        "| method | seeds | trained-with user | shifted user | change (paired) |",
+        "|---|---|---|---|---|",
+    ]
+    for m, seeds in sorted(by_method.items(), key=lambda kv: (kv[0] != INFOPO, kv[0])):
+        both = [r for r in seeds.values() if r["shifted"] is not None]
+        if not both:
+            continue
+        (mu, se), (smu, sse) = (mean_se([r[k] for r in both]) for k in ("final", "shifted"))
+        dm, dse = mean_se([r["shifted"] - r["final"] for r in both])
+        lines.append(
+            f"| {m} | {len(both)} | {mu:.3f} ± {se:.3f} | {smu:.3f} ± {sse:.3f} | "
+            f"{dm:+.3f} ± {dse:.3f} |"
+        )
+    base, moved = eval_row(setting_dir, "starter"), eval_row(setting_dir, "starter_shifted")
+    if base is not None and moved is not None:
+        lines.append(
+            f"| starter (no training) | - | {base:.3f} | {moved:.3f} | {moved - base:+.3f} |"
+        )
+    return lines
 
 
 def main() -> None:

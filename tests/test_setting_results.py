@@ -85,6 +85,36 @@ def test_record_and_paired_table(sr, tmp_path):
     assert "1: +0.500 / +1.000, 2: +0.100 / -1.000" in md
 
 
+def test_shifted_user_table_pairs_each_run_with_its_shifted_evaluation(sr, tmp_path):
+    setting = tmp_path / "clarify_toy"
+    # InfoPO 0.5, 0.7 -> 0.4, 0.4 (changes -0.1, -0.3); GRPO 0.4, 0.5 -> 0.4, 0.3 (0.0, -0.2)
+    for seed, (a, a_s, b, b_s) in enumerate([(0.5, 0.4, 0.4, 0.4), (0.7, 0.4, 0.5, 0.3)]):
+        for mode, end, moved in (("variance_gated", a, a_s), ("none", b, b_s)):
+            fake_run(setting, mode, seed, {0: 0.1, 40: end}, 0.2)
+            shifted = setting / "train" / f"{mode}_{seed}_0" / "shifted"
+            shifted.mkdir()
+            (shifted / "eval.json").write_text(json.dumps({"aggregate": {"success": moved}}))
+    fake_run(setting, "fixed", 0, {0: 0.1, 40: 0.3}, 0.2)  # not evaluated shifted: no row, no key
+    for name, v in (("starter", 0.2), ("starter_shifted", 0.15)):
+        (setting / name).mkdir()
+        (setting / name / "eval.json").write_text(json.dumps({"aggregate": {"success": v}}))
+    (setting / "shift.txt").write_text("task.vague_rate=0.8\n")
+    json_path, md_path = sr.write(setting, tmp_path / "docs")
+
+    record = json.loads(json_path.read_text())
+    assert record["shifted"] == {
+        "none": {"0": 0.4, "1": 0.3},
+        "variance_gated": {"0": 0.4, "1": 0.4},
+    }
+    md = md_path.read_text()
+    assert "against a user it was not trained with: `task.vague_rate=0.8`" in md
+    # changes -0.1, -0.3: mean -0.2, sd 0.1414, se 0.1
+    assert "| variance_gated | 2 | 0.600 ± 0.100 | 0.400 ± 0.000 | -0.200 ± 0.100 |" in md
+    assert "| none | 2 | 0.450 ± 0.050 | 0.350 ± 0.050 | -0.100 ± 0.100 |" in md
+    assert "| starter (no training) | - | 0.200 | 0.150 | -0.050 |" in md
+    assert "| fixed | 1 |" not in md.split("## Under a shifted user")[1]
+
+
 def test_mean_and_standard_error(sr):
     assert sr.mean_se([1.0]) == (1.0, 0.0)
     m, se = sr.mean_se([1.0, 2.0, 4.0])

@@ -149,7 +149,7 @@ def main() -> None:
     batch = batch.kept()
     trajs = batch.trajectories
     tensors = batch.tensors(pad_id=tok.pad_token_id)
-    real = tensors["attention_mask"].bool()
+    agent = tensors["action_mask"].bool()  # the trainer scores agent tokens only
     lengths = [len(t.input_ids) for t in trajs]
     print(
         f"model {args.model} ({path}) on {device}, dtype {mcfg.dtype}, gradient checkpointing "
@@ -203,8 +203,8 @@ def main() -> None:
     scored = [v for tr, g in zip(trajs, naive) for t, v in enumerate(g) if t in tr.scored_turns()]
     print(
         f"IG check: max |fast - naive| {max_abs_diff(fast, naive):.2e}, max |fused - naive| "
-        f"{max_abs_diff(fused_ig, naive):.2e}, max |fused old lp - trainer old lp| "
-        f"{(fused_lp - old_lp)[real].abs().max().item():.2e}, mean |IG| "
+        f"{max_abs_diff(fused_ig, naive):.2e}, max |fused old lp - trainer old lp| on agent "
+        f"tokens {(fused_lp - old_lp)[agent].abs().max().item():.2e}, mean |IG| "
         f"{statistics.mean(abs(v) for v in scored):.4f} over {len(scored)} turns"
     )
     naive_over_fast = med["naive"].wall / med["fast"].wall

@@ -126,7 +126,7 @@ def shifted_evals(
     """Every finished training run's last checkpoint, and the untrained starter, against the
     shifted user (``shift``: config overrides), decoded as the training runs evaluate (T=1)."""
     (base / "shift.txt").write_text(" ".join(shift) + "\n")
-    decode = ["engine.max_new_tokens=24", "eval.temperature=1.0"]
+    decode = [f"model={policy_model(setting)}", "engine.max_new_tokens=24", "eval.temperature=1.0"]
     # the starter the runs started from (the setting's, not one built for the shifted task)
     targets = [(base / "starter_shifted", [f"model.path={starter_folder(setting)}"])]
     for summary in sorted(base.glob("train*/**/summary.json")):
@@ -144,7 +144,6 @@ def shifted_evals(
                 "eval",
                 *tasks,
                 *shift,
-                f"model={policy_model(setting)}",
                 *model,
                 *decode,
                 f"eval.num_tasks={n_eval}",

@@ -85,6 +85,12 @@ def block_causal_mask(
             allow[r, off : off + n, cols : cols + n] = torch.ones(n, n, dtype=torch.bool).tril()
             off += n
         allow[r, off:, 0] = True
+    return mask_from_allowed(allow, float_dtype)
+
+
+def mask_from_allowed(allow: torch.Tensor, float_dtype: torch.dtype | None) -> torch.Tensor:
+    """[B, 1, Q, K] attention mask from [B, Q, K] booleans (True = attend): the booleans for sdpa
+    (``float_dtype`` None), else an additive mask (0 / dtype min) for eager attention."""
     allow = allow.unsqueeze(1)
     if float_dtype is None:
         return allow

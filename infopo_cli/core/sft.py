@@ -20,7 +20,7 @@ from infopo_cli.core import shared_prefix
 from infopo_cli.core.chat import ChatFormat
 from infopo_cli.core.logprobs import forward_logprobs
 from infopo_cli.core.losses import masked_mean
-from infopo_cli.core.packing import mask_dtype, takes_block_mask
+from infopo_cli.core.packing import takes_block_mask
 from infopo_cli.core.rollout import rollout
 from infopo_cli.core.trajectory import Batch, Trajectory, Turn, token_batches
 from infopo_cli.errors import ConfigError
@@ -148,25 +148,23 @@ def sft_step(
     device = next(model.parameters()).device
     total = float(tensors["action_mask"][:, 1:].sum())
     lengths = tensors["attention_mask"].sum(-1).tolist()
-    keys = ("input_ids", "attention_mask", "action_mask")
     optimizer.zero_grad(set_to_none=True)
     loss_sum = 0.0
-    if share_prefix and takes_block_mask(model):
-        seqs = [tensors["input_ids"][r, :n].tolist() for r, n in enumerate(lengths)]
-        first = shared_prefix.first_scored(tensors["action_mask"], lengths)
-        weight = shared_prefix.attention_weight(model)
-        batches = shared_prefix.micro_batches(seqs, first, token_budget, attention=weight)
+    shared = share_prefix and takes_block_mask(model)
+    if shared:
+        batches = shared_prefix.plan(model, tensors, list(range(len(lengths))), token_budget)
     else:
         batches = token_batches(lengths, token_budget)
+    tensors = {k: tensors[k] for k in ("input_ids", "attention_mask", "action_mask")}
     for rows in batches:
-        if isinstance(rows[0], tuple):  # (shared tokens, rows) groups
-            lay = shared_prefix.layout(rows, lengths)
-            mb = shared_prefix.pack({k: tensors[k] for k in ("input_ids", "action_mask")}, lay)
-            mb["attention_mask"] = lay.attention_mask(mask_dtype(model))
-            mb = {k: v.to(device) for k, v in mb.items()}
+        if shared:
+            mb = {
+                k: v.to(device)
+                for k, v in shared_prefix.micro_batch(model, tensors, rows)[0].items()
+            }
         else:
             width = int(max(lengths[r] for r in rows))
-            mb = {k: tensors[k][rows, :width].to(device) for k in keys}
+            mb = {k: v[rows, :width].to(device) for k, v in tensors.items()}
         loss = sft_loss(model, mb, total)
         loss.backward()
         loss_sum += loss.item()

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import torch
 
+from infopo_cli.core.packing import mask_dtype, mask_from_allowed
+
 MIN_SHARED = 8  # fewer common tokens than this are not worth a separate block
 
 
@@ -98,9 +100,13 @@ class Layout:
     src_pos: torch.Tensor
     valid: torch.Tensor
     owns: torch.Tensor
-    position_ids: torch.Tensor
     block: torch.Tensor
     parent: torch.Tensor
+
+    @property
+    def position_ids(self) -> torch.Tensor:
+        """[B, W]: an entry's position in its own row (0 on padding)."""
+        return self.src_pos * self.valid
 
     def attention_mask(self, float_dtype: torch.dtype | None) -> torch.Tensor:
         """[B, 1, W, W]: an entry sees the entries before it in its own block and in its parent
@@ -112,13 +118,8 @@ class Layout:
         k_block = self.block[:, None, :]
         allow = causal & ((k_block == q_block) | (k_block == q_parent))
         allow &= self.valid[:, :, None] & self.valid[:, None, :]
-        pad = ~self.valid
-        allow[:, :, 0] |= pad
-        allow = allow.unsqueeze(1)
-        if float_dtype is None:
-            return allow
-        mask = torch.zeros(allow.shape, dtype=float_dtype)
-        return mask.masked_fill_(~allow, torch.finfo(float_dtype).min)
+        allow[:, :, 0] |= ~self.valid
+        return mask_from_allowed(allow, float_dtype)
 
 
 def layout(groups: list[tuple[int, list[int]]], lengths) -> Layout:
@@ -150,13 +151,14 @@ def layout(groups: list[tuple[int, list[int]]], lengths) -> Layout:
             next_block += 1
             off += n
         valid[b, :off] = True
-    return Layout(src_row, src_pos, valid, owns, src_pos * valid, block, parent)
+    return Layout(src_row, src_pos, valid, owns, block, parent)
 
 
 def pack(tensors: dict[str, torch.Tensor], lay: Layout, score_key: str = "action_mask"):
     """The [N, L] tensors of ``tensors`` laid out as ``lay`` ([B, W], 0 on padding), with
     ``position_ids``; ``score_key``'s mask is cut to the entries that own their log-prob and do
-    not start a suffix (the token after a block boundary is never scored)."""
+    not start a suffix (the token after a block boundary is never scored). The attention mask is
+    ``lay.attention_mask`` (``micro_batch`` sets it)."""
     out = {
         k: v[lay.src_row, lay.src_pos] * lay.valid.to(v.dtype)
         for k, v in tensors.items()
@@ -167,7 +169,6 @@ def pack(tensors: dict[str, torch.Tensor], lay: Layout, score_key: str = "action
     starts[:, 0] = True
     if score_key in out:
         out[score_key] = out[score_key] * (lay.owns & ~starts).to(out[score_key].dtype)
-    out["attention_mask"] = lay.valid.long()
     out["position_ids"] = lay.position_ids
     return out
 
@@ -191,8 +192,9 @@ def attention_weight(model) -> float:
     """What one attention score of a laid-out row costs, in tokens' worth of the rest of the
     forward: a token's linear layers take about 12 H^2 multiply-adds a layer and a score about 2 H
     (its query-key product and its share of the values), so 1 / (6 H). Measured on the starter
-    (H = 256) on CPU: a group row of T tokens cost T + T^2 / 1,490 token-equivalents (clarify SFT
-    steps, padded against groups of ~600-1,000 tokens), 1 / (6 x 256) = 1 / 1,536."""
+    (H = 256) on CPU: a group row of T tokens cost T + T^2 / 1,490 token-equivalents, fitted to two
+    clarify SFT step timings (0.400 s padded, 0.516 s in groups of ~400-1,000 tokens sharing ~12),
+    against 1 / (6 x 256) = 1 / 1,536."""
     from infopo_cli.runtime.distributed import unwrap
 
     hidden = getattr(getattr(unwrap(model), "config", None), "hidden_size", None)
@@ -242,3 +244,29 @@ def micro_batches(
             chunks.append((s if len(cur) > 1 else 0, cur))
     sizes = [s + sum(lengths[i] - s for i in rows) for s, rows in chunks]
     return [[chunks[i] for i in b] for b in token_batches(sizes, token_budget)]
+
+
+def plan(
+    model, tensors: dict[str, torch.Tensor], rows: list[int], token_budget: int
+) -> list[list[tuple[int, list[int]]]]:
+    """Micro-batches of the batch ``rows`` of right-padded ``tensors`` (``input_ids``,
+    ``attention_mask``, ``action_mask``: the scored tokens) as ``(shared tokens, rows)`` groups,
+    chunked for ``model``'s width (``micro_batches``)."""
+    lengths = [int(n) for n in tensors["attention_mask"][rows].sum(-1).tolist()]
+    seqs = [tensors["input_ids"][r, :n].tolist() for r, n in zip(rows, lengths, strict=True)]
+    first = first_scored(tensors["action_mask"][rows], lengths)
+    batches = micro_batches(seqs, first, token_budget, attention=attention_weight(model))
+    return [[(s, [rows[i] for i in g]) for s, g in mb] for mb in batches]
+
+
+def micro_batch(
+    model, tensors: dict[str, torch.Tensor], groups: list[tuple[int, list[int]]]
+) -> tuple[dict[str, torch.Tensor], Layout]:
+    """One micro-batch of ``plan``: the [N, L] tensors laid out one row per group, with
+    ``position_ids`` and ``model``'s 4D attention mask, and the layout (for ``unpack``)."""
+    members = [r for _, g in groups for r in g]
+    lengths = tensors["attention_mask"][members].sum(-1).tolist()
+    lay = layout(groups, dict(zip(members, map(int, lengths), strict=True)))
+    mb = pack(tensors, lay)
+    mb["attention_mask"] = lay.attention_mask(mask_dtype(model))
+    return mb, lay

@@ -23,7 +23,6 @@ from infopo_cli.core import shared_prefix
 from infopo_cli.core.logprobs import forward_logprobs
 from infopo_cli.core.losses import entropy_bonus, is_weights, kl_k3, masked_mean, ppo_clip_loss
 from infopo_cli.core.packing import (
-    mask_dtype,
     pack_rows,
     packed_attention,
     packs,
@@ -100,10 +99,7 @@ class PolicyTrainer:
         (a 4D block-diagonal mask; None for a varlen kernel), or, with ``share_prefix``, one
         shared-prefix row per group (``rows`` then holds the groups; the layout under ``layout``)."""
         if self.share_prefix:
-            members = [r for _, g in rows for r in g]
-            lay = shared_prefix.layout(rows, dict(zip(members, self._lengths(tensors, members))))
-            mb = shared_prefix.pack(tensors, lay)
-            mb["attention_mask"] = lay.attention_mask(mask_dtype(self.module))
+            mb, lay = shared_prefix.micro_batch(self.module, tensors, rows)
             return {**{k: v.to(self.device) for k, v in mb.items()}, "layout": lay}
         lengths = self._lengths(tensors, rows)
         if not self.packing:
@@ -116,17 +112,9 @@ class PolicyTrainer:
     def _batches(self, tensors: dict[str, torch.Tensor], rows: list[int]) -> list[list]:
         """Micro-batches of ``rows`` (row indices of the batch) under ``micro_batch_tokens``: lists
         of rows, or of ``(shared tokens, rows)`` groups with ``share_prefix``."""
-        lengths = self._lengths(tensors, rows)
         if self.share_prefix:
-            seqs = [tensors["input_ids"][r, :n].tolist() for r, n in zip(rows, lengths)]
-            first = shared_prefix.first_scored(tensors["action_mask"][rows], lengths)
-            batches = shared_prefix.micro_batches(
-                seqs,
-                first,
-                self.cfg.micro_batch_tokens,
-                attention=shared_prefix.attention_weight(self.module),
-            )
-            return [[(s, [rows[i] for i in g]) for s, g in mb] for mb in batches]
+            return shared_prefix.plan(self.module, tensors, rows, self.cfg.micro_batch_tokens)
+        lengths = self._lengths(tensors, rows)
         groups = token_batches(lengths, self.cfg.micro_batch_tokens, packed=self.packing)
         return [[rows[i] for i in g] for g in groups]
 

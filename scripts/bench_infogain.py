@@ -9,18 +9,25 @@ instead), then on that one batch times:
    segments) and against ``logprobs_and_information_gain`` (old log-probs and IG from one pass,
    also timed with ``action_tokens_only``); both fast scorers are checked against the reference
    (max |difference| is printed).
-2. A training step without the rollout (rollout excluded for both, the batch is the same):
-   GRPO    = old-log-prob pass + fusion(none) + PPO update
+2. A training step without the rollout (rollout excluded for both, the batch is the same), each as
+   ``infopo train`` runs it with the trainer's defaults (one PPO epoch, one mini-batch; with
+   ``--share-prefix``, ``trainer.share_prefix=true`` as on the starter):
+   GRPO    = fusion(none) + PPO update; no old-log-prob pass: the batch is used once, so the
+             update takes its own log-probs, detached, as the old ones
+   GRPO+old = old-log-prob pass + fusion(none) + PPO update (GRPO when the batch is used more than
+             once: ``ppo_epochs`` or ``mini_batches`` > 1)
    InfoPO  = ``logprobs_and_information_gain`` (old log-probs on agent tokens and IG from one prefix
-             pass) + fusion(variance_gated) + PPO update, as ``infopo train`` runs it
-             (``infogain.impl=fast``)
+             pass) + fusion(variance_gated) + PPO update (``infogain.impl=fast``)
    InfoPO two-pass = old-log-prob pass + ``information_gain_fast`` + fusion + PPO update.
-   Steps alternate (GRPO, InfoPO, two-pass, GRPO, ...) after one untimed GRPO warm-up step (optimizer
-   state allocation), and the median of ``--repeats`` runs is reported, as wall seconds and as
-   process CPU seconds (steadier when other processes share the cores).
+   Steps alternate (GRPO, GRPO+old, InfoPO, two-pass, GRPO, ...) after one untimed GRPO warm-up step
+   (optimizer state allocation), and the median of ``--repeats`` runs is reported, as wall seconds
+   and as process CPU seconds (steadier when other processes share the cores).
 
-The last line is ``naive_over_fast=<x> infopo_over_grpo=<y>`` (the second ratio is the
-InfoPO step that ``infopo train`` runs).
+The last line is ``naive_over_fast=<x> infopo_over_grpo=<y> infopo_over_grpo_old=<z>``: the InfoPO
+step that ``infopo train`` runs over the GRPO step it runs, and over GRPO with an old-log-prob
+pass. InfoPO needs a forward pass that GRPO on a once-used batch does not (the counterfactual
+segments continue the real tokens' cached keys/values), so ``y`` is at least 1 + (prefix pass +
+segments) / update.
 """
 
 from __future__ import annotations
@@ -84,6 +91,12 @@ def median(clocks: list[Clock]) -> Clock:
     )
 
 
+def without_sampler(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The batch as ``infopo train`` updates on it from the HF engine (or a script): no sampler
+    log-probs to correct against (``Trainer._sampler_comparable``)."""
+    return {k: v for k, v in tensors.items() if k not in ("sampler_logprobs", "sampler_mask")}
+
+
 def max_abs_diff(a: list[list[float]], b: list[list[float]]) -> float:
     return max((abs(x - y) for ra, rb in zip(a, b) for x, y in zip(ra, rb)), default=0.0)
 
@@ -103,6 +116,11 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--token-budget", type=int, default=16384, help="infogain.token_budget")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--share-prefix",
+        action="store_true",
+        help="trainer.share_prefix=true: a group's prompt runs once in the update and the scorer",
+    )
     args = ap.parse_args()
     if args.turns < 2 or min(args.prompts, args.group_size, args.repeats, args.naive_repeats) < 1:
         ap.error("--turns must be >= 2; --prompts, --group-size and the repeats >= 1")
@@ -148,7 +166,7 @@ def main() -> None:
     )
     batch = batch.kept()
     trajs = batch.trajectories
-    tensors = batch.tensors(pad_id=tok.pad_token_id)
+    tensors = without_sampler(batch.tensors(pad_id=tok.pad_token_id))
     agent = tensors["action_mask"].bool()  # the trainer scores agent tokens only
     lengths = [len(t.input_ids) for t in trajs]
     print(
@@ -165,7 +183,8 @@ def main() -> None:
         f"action tokens {int(tensors['action_mask'].sum())}"
     )
 
-    trainer = PolicyTrainer(model, TrainerConfig())
+    trainer = PolicyTrainer(model, TrainerConfig(share_prefix=args.share_prefix))
+    share = trainer.share_prefix
     budget = args.token_budget
 
     # ---- 1. IG scoring alone ---------------------------------------------------------------
@@ -181,19 +200,24 @@ def main() -> None:
             clocks["naive"].append(c)
         c, fast = timed(
             lambda: information_gain_fast(
-                model, trajs, placeholder_ids, old_lp, token_budget=budget
+                model, trajs, placeholder_ids, old_lp, token_budget=budget, share_prefix=share
             )
         )
         clocks["fast"].append(c)
         c, (fused_lp, fused_ig) = timed(
             lambda: logprobs_and_information_gain(
-                model, trajs, placeholder_ids, token_budget=budget
+                model, trajs, placeholder_ids, token_budget=budget, share_prefix=share
             )
         )
         clocks["fused"].append(c)
         c, _ = timed(
             lambda: logprobs_and_information_gain(
-                model, trajs, placeholder_ids, token_budget=budget, action_tokens_only=True
+                model,
+                trajs,
+                placeholder_ids,
+                token_budget=budget,
+                action_tokens_only=True,
+                share_prefix=share,
             )
         )
         clocks["fused_actions"].append(c)
@@ -227,25 +251,32 @@ def main() -> None:
         if kind == "infopo":
             ph["old_lp+ig"], (old, ig) = timed(
                 lambda: logprobs_and_information_gain(
-                    model, trajs, placeholder_ids, token_budget=budget, action_tokens_only=True
+                    model,
+                    trajs,
+                    placeholder_ids,
+                    token_budget=budget,
+                    action_tokens_only=True,
+                    share_prefix=share,
                 )
             )
+        elif kind == "grpo" and trainer.single_pass:
+            old = None  # as infopo train: the update's own log-probs, detached, are the old ones
         else:
             ph["old_lp"], old = timed(lambda: trainer.logprobs(tensors))
             if kind == "two-pass":
                 ph["ig"], ig = timed(
                     lambda: information_gain_fast(
-                        model, trajs, placeholder_ids, old, token_budget=budget
+                        model, trajs, placeholder_ids, old, token_budget=budget, share_prefix=share
                     )
                 )
 
         def fuse():
             t = tensors
-            if kind != "grpo":
+            if kind not in ("grpo", "grpo+old"):
                 for tr, g in zip(trajs, ig):
                     tr.info_gain = g
-                t = Batch(trajs).tensors(pad_id=tok.pad_token_id)
-            mode = "none" if kind == "grpo" else "variance_gated"
+                t = without_sampler(Batch(trajs).tensors(pad_id=tok.pad_token_id))
+            mode = "none" if kind.startswith("grpo") else "variance_gated"
             adv, _ = fuse_advantages_with_stats(
                 t["outcomes"], batch.groups, t["intrinsic"], t["action_mask"], mode=mode
             )
@@ -256,7 +287,7 @@ def main() -> None:
         ph["total"] = Clock(time.perf_counter() - t0, time.process_time() - c0)
         return ph
 
-    kinds = ("grpo", "infopo", "two-pass")
+    kinds = ("grpo", "grpo+old", "infopo", "two-pass")
     step("grpo")  # warm-up: optimizer state allocation, allocator caches
     runs: dict[str, list[dict[str, Clock]]] = {k: [] for k in kinds}
     for _ in range(args.repeats):
@@ -272,12 +303,17 @@ def main() -> None:
         )
     ratio = {k: total[k].wall / total["grpo"].wall for k in kinds}
     ratio_cpu = {k: total[k].cpu / total["grpo"].cpu for k in kinds}
+    over_old = total["infopo"].wall / total["grpo+old"].wall
     print(
-        f"infopo/grpo step: as trained (old log-probs and IG in one pass) {ratio['infopo']:.3f}x "
-        f"wall, {ratio_cpu['infopo']:.3f}x cpu | two-pass (old log-probs, then fast IG) "
-        f"{ratio['two-pass']:.3f}x wall, {ratio_cpu['two-pass']:.3f}x cpu"
+        f"infopo/grpo step (share_prefix {share}): as trained (old log-probs and IG in one pass) "
+        f"{ratio['infopo']:.3f}x wall, {ratio_cpu['infopo']:.3f}x cpu | two-pass (old log-probs, "
+        f"then fast IG) {ratio['two-pass']:.3f}x wall, {ratio_cpu['two-pass']:.3f}x cpu | over "
+        f"GRPO with an old-log-prob pass {over_old:.3f}x wall"
     )
-    print(f"naive_over_fast={naive_over_fast:.2f} infopo_over_grpo={ratio['infopo']:.3f}")
+    print(
+        f"naive_over_fast={naive_over_fast:.2f} infopo_over_grpo={ratio['infopo']:.3f} "
+        f"infopo_over_grpo_old={over_old:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import random
 import pytest
 import torch
 
+from infopo_cli.core import shared_prefix
 from infopo_cli.core.infogain import information_gain
 from infopo_cli.core.infogain_fast import (
     Segment,
@@ -52,11 +53,14 @@ def model(request):
     return tiny_llama(request.param)
 
 
-def random_trajectory(rng: random.Random, n_turns: int) -> Trajectory:
-    """Prompt, then per turn: action | glue (0-2 tokens) | feedback | glue. Feedback is a real span,
-    an empty span or None (the last turn may have feedback or not)."""
+def random_trajectory(
+    rng: random.Random, n_turns: int, prompt: list[int] | None = None
+) -> Trajectory:
+    """Prompt (``prompt`` or 1-9 random tokens), then per turn: action | glue (0-2 tokens) |
+    feedback | glue. Feedback is a real span, an empty span or None (the last turn may have
+    feedback or not)."""
     tok = lambda n: [rng.randrange(1, VOCAB) for _ in range(n)]  # noqa: E731
-    ids = tok(rng.randint(1, 9))
+    ids = list(prompt) if prompt is not None else tok(rng.randint(1, 9))
     turns = []
     for t in range(n_turns):
         start = len(ids)
@@ -82,6 +86,21 @@ def batch_of(seed: int, n: int = 12) -> list[Trajectory]:
     rng = random.Random(seed)
     trajs = [random_trajectory(rng, rng.randint(1, 12)) for _ in range(n)]
     trajs[0] = random_trajectory(rng, 12)  # at least one long one
+    return trajs
+
+
+def grouped_batch(seed: int, prompts: int = 3, group_size: int = 4) -> list[Trajectory]:
+    """Rollouts of a few prompts (10-20 tokens each, long enough to be shared), shuffled, with one
+    rollout repeated exactly (two identical rows of one group)."""
+    rng = random.Random(seed)
+    trajs = []
+    for _ in range(prompts):
+        prompt = [rng.randrange(1, VOCAB) for _ in range(rng.randint(10, 20))]
+        trajs += [random_trajectory(rng, rng.randint(1, 8), prompt) for _ in range(group_size)]
+    trajs.append(
+        Trajectory(list(trajs[0].input_ids), [Turn(t.action, t.feedback) for t in trajs[0].turns])
+    )
+    rng.shuffle(trajs)
     return trajs
 
 
@@ -139,6 +158,48 @@ def test_fused_action_tokens_only(model):
     assert (part[agent] - full[agent]).abs().max().item() < 1e-5
     assert (part[agent] < 0).all()
     assert max_diff(ig_part, ig_full) < 1e-5
+
+
+@pytest.mark.parametrize("budget", [120, 16384], ids=["many-batches", "one-batch"])
+def test_shared_prompts_give_the_same_values(model, budget):
+    """With ``share_prefix`` the rollouts of one prompt run it once: log-probs at every position
+    (a suffix's first token included: it reads the shared block's last entry) and IG equal the
+    unshared passes and the reference."""
+    trajs = grouped_batch(seed=budget)
+    old = old_logprobs(model, trajs)
+    naive = information_gain(model, trajs, SHORT_PH)
+    got_old, got_ig = logprobs_and_information_gain(
+        model, trajs, SHORT_PH, token_budget=budget, share_prefix=True
+    )
+    assert (got_old - old).abs().max().item() < 1e-5
+    assert max_diff(got_ig, naive) < 1e-5
+    part, ig_part = logprobs_and_information_gain(
+        model, trajs, SHORT_PH, token_budget=budget, share_prefix=True, action_tokens_only=True
+    )
+    agent = Batch(trajs).tensors()["action_mask"].bool()
+    agent[:, 0] = False
+    assert (part[~agent] == 0).all() and (part[agent] - old[agent]).abs().max().item() < 1e-5
+    assert max_diff(ig_part, naive) < 1e-5
+    fast = information_gain_fast(
+        model, trajs, SHORT_PH, old, token_budget=budget, share_prefix=True
+    )
+    assert max_diff(fast, naive) < 1e-5
+
+
+def test_shared_prompts_are_run_once(model):
+    """The scorer's forward calls lay each prompt's rollouts out as one row: fewer real tokens."""
+    from infopo_cli.core.infogain_fast import _groups
+
+    trajs = grouped_batch(seed=1)
+    plans = [plan_segments(tr, SHORT_PH) for tr in trajs]
+    lens = [len(tr.input_ids) for tr in trajs]
+    plain = _groups(model, trajs, plans, lens, 16384, share_prefix=False)
+    shared = _groups(model, trajs, plans, lens, 16384, share_prefix=True)
+    assert all(s == 0 and len(rows) == 1 for mb in plain for s, rows in mb)
+    assert sorted(r for mb in shared for _, rows in mb for r in rows) == list(range(len(trajs)))
+    assert sum(s for mb in shared for s, _ in mb) > 0
+    laid = sum(s + sum(lens[r] - s for r in rows) for mb in shared for s, rows in mb)
+    assert laid < sum(lens)
 
 
 def test_models_outside_the_packed_route_get_reference_values():
@@ -220,22 +281,49 @@ def test_plan_segments_hand_computed():
 def test_segment_mask_hand_computed():
     seg_a = Segment(turn=0, fs=2, ids=[7, 7], first_pred=0, targets=[1])
     seg_b = Segment(turn=1, fs=3, ids=[8], first_pred=0, targets=[1])
-    mask = segment_mask([[seg_a, seg_b]], prefix_width=4, seg_width=4, float_dtype=None)
+    seg_c = Segment(turn=0, fs=1, ids=[9], first_pred=0, targets=[1])
+    # two trajectories of 4 tokens, a laid-out row each (nothing shared)
+    lay = shared_prefix.layout([(0, [0]), (0, [1])], {0: 4, 1: 4})
+    mask = segment_mask(lay, [[0], [1]], [[seg_a, seg_b], [seg_c]], float_dtype=None)
     expected = torch.tensor(
         [
-            # prefix cols 0-3 | segment cols 4-7
-            [1, 1, 0, 0, 1, 0, 0, 0],  # seg_a token 0: prefix [:2], itself
-            [1, 1, 0, 0, 1, 1, 0, 0],  # seg_a token 1: prefix [:2], seg_a up to itself
-            [1, 1, 1, 0, 0, 0, 1, 0],  # seg_b: prefix [:3], itself (not seg_a)
-            [1, 0, 0, 0, 0, 0, 0, 0],  # padding query: key 0 only (no empty row)
+            # prefix cols 0-3 | segment cols 4-6
+            [
+                [1, 1, 0, 0, 1, 0, 0],  # seg_a token 0: prefix [:2], itself
+                [1, 1, 0, 0, 1, 1, 0],  # seg_a token 1: prefix [:2], seg_a up to itself
+                [1, 1, 1, 0, 0, 0, 1],  # seg_b: prefix [:3], itself (not seg_a)
+            ],
+            [
+                [1, 0, 0, 0, 1, 0, 0],  # seg_c: prefix [:1], itself
+                [1, 0, 0, 0, 0, 0, 0],  # padding query: key 0 only (no empty row)
+                [1, 0, 0, 0, 0, 0, 0],
+            ],
         ],
         dtype=torch.bool,
     )
-    assert mask.shape == (1, 1, 4, 8)
-    assert torch.equal(mask[0, 0], expected)
-    additive = segment_mask([[seg_a, seg_b]], 4, 4, float_dtype=torch.float32)[0, 0]
+    assert mask.shape == (2, 1, 3, 7)
+    assert torch.equal(mask[:, 0], expected)
+    additive = segment_mask(lay, [[0], [1]], [[seg_a, seg_b], [seg_c]], torch.float32)[:, 0]
     assert torch.equal(additive == 0, expected)
     assert additive.min().item() == torch.finfo(torch.float32).min
+
+
+def test_segment_mask_in_a_shared_row_sees_its_own_trajectory_only():
+    # trajectories 0 (4 tokens) and 1 (5 tokens) share 2: cols [x0 x1 | r0:2 r0:3 | r1:2 r1:3 r1:4]
+    lay = shared_prefix.layout([(2, [0, 1])], {0: 4, 1: 5})
+    seg_0 = Segment(turn=0, fs=3, ids=[7], first_pred=0, targets=[1])
+    seg_1 = Segment(turn=0, fs=4, ids=[8, 8], first_pred=0, targets=[1])
+    mask = segment_mask(lay, [[0, 1]], [[seg_0], [seg_1]], float_dtype=None)[0, 0]
+    expected = torch.tensor(
+        [
+            # shared 0-1 | traj 0: 2-3 | traj 1: 4-6 | segments 7-9
+            [1, 1, 1, 0, 0, 0, 0, 1, 0, 0],  # seg_0: positions < 3 of its own row
+            [1, 1, 0, 0, 1, 1, 0, 0, 1, 0],  # seg_1: positions < 4, not trajectory 0's entries
+            [1, 1, 0, 0, 1, 1, 0, 0, 1, 1],
+        ],
+        dtype=torch.bool,
+    )
+    assert torch.equal(mask, expected)
 
 
 def test_row_batches_respect_budget():

@@ -23,9 +23,9 @@ def _shift(turn: Turn, by: int) -> Turn:
     return Turn(action=(turn.action[0] + by, turn.action[1] + by), feedback=fb)
 
 
-def _grouped_batch(groups: int = 4, size: int = 3, seed: int = 0):
+def _grouped_trajectories(groups: int = 4, size: int = 3, seed: int = 0):
     """``groups`` prompts of 12-30 tokens, ``size`` trajectories of 1-4 turns after each (the
-    rollouts of one prompt), their tensors and per-token advantages."""
+    rollouts of one prompt), and the random generator that made them."""
     rng = random.Random(seed)
     trajs = []
     for g in range(groups):
@@ -35,6 +35,12 @@ def _grouped_batch(groups: int = 4, size: int = 3, seed: int = 0):
             t.input_ids = prompt + t.input_ids
             t.turns = [_shift(tn, len(prompt)) for tn in t.turns]
             trajs.append(t)
+    return trajs, rng
+
+
+def _grouped_batch(groups: int = 4, size: int = 3, seed: int = 0):
+    """``_grouped_trajectories``' tensors and per-token advantages."""
+    trajs, rng = _grouped_trajectories(groups, size, seed)
     tensors = Batch(trajs).tensors()
     n = len(trajs)
     adv = torch.tensor([rng.uniform(-1, 1) for _ in range(n)])[:, None] * tensors["action_mask"]
@@ -120,6 +126,28 @@ def test_shared_prefix_logprobs_equal_the_padded_ones(tiny_models, impl):  # noq
     lp_shared, lp_padded = shared.logprobs(tensors), padded.logprobs(tensors)
     assert lp_padded.abs().sum() > 0
     torch.testing.assert_close(lp_shared, lp_padded, rtol=1e-5, atol=1e-5)
+
+
+def test_scorer_of_a_sharing_trainer_gives_the_padded_values(tiny_models):  # noqa: F811
+    """``infopo train``'s scoring (old log-probs and information gain in one pass) under a trainer
+    with ``share_prefix`` equals the same scoring without it."""
+    from infopo_cli.core.scoring import score
+
+    model = tiny_models["sdpa"]
+    trajs, _ = _grouped_trajectories(seed=3)
+    tensors = Batch(trajs).tensors()
+    out = {}
+    for share in (False, True):
+        trainer = PolicyTrainer(model, TrainerConfig(share_prefix=share))
+        out[share] = score(
+            trainer, trajs, tensors, [5, 6], impl="fast", token_budget=400, with_info_gain=True
+        )
+    torch.testing.assert_close(out[True].old_logprobs, out[False].old_logprobs, rtol=0, atol=1e-5)
+    ig = [
+        (a, b) for ra, rb in zip(out[True].info_gain, out[False].info_gain) for a, b in zip(ra, rb)
+    ]
+    assert any(b != 0.0 for _, b in ig)
+    assert max(abs(a - b) for a, b in ig) < 1e-5
 
 
 @pytest.mark.parametrize("impl", ["sdpa", "eager"])

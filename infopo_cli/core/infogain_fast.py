@@ -14,6 +14,10 @@ Same quantity as ``infopo_cli.core.infogain.information_gain`` (docs/method.md, 
   the context and position it would have in the full counterfactual sequence.
 - The output head runs only on the hidden states that predict a token of some a_{t+1}.
 
+- The real tokens run as laid-out rows (``core/shared_prefix.py``): one per trajectory, or, with
+  ``share_prefix``, one per group of rollouts that begin alike, their common prompt run once; a
+  segment then sees its own trajectory's entries of the row (the shared block and its suffix).
+
 Per trajectory the work is one pass over its tokens plus one over the segments (about its
 non-prompt length), against two full prefixes per scored turn for the reference scorer.
 ``logprobs_and_information_gain`` goes one step further: it also returns the old log-probs from the
@@ -31,6 +35,7 @@ from dataclasses import dataclass
 
 import torch
 
+from infopo_cli.core import shared_prefix
 from infopo_cli.core.infogain import fit_placeholder, information_gain
 from infopo_cli.core.logprobs import (
     HEAD_CHUNK_ROWS,
@@ -40,9 +45,9 @@ from infopo_cli.core.logprobs import (
     token_logprobs,
 )
 from infopo_cli.core.packing import (
-    block_causal_mask,
     block_positions,
     mask_dtype,
+    mask_from_allowed,
     takes_block_mask,
 )
 from infopo_cli.core.trajectory import Batch, Trajectory, token_batches
@@ -86,21 +91,39 @@ def supports_packing(model) -> bool:
     return model.get_output_embeddings() is not None
 
 
-def segment_blocks(segments: list[list[Segment]]) -> list[list[tuple[int, int]]]:
-    """Each row's segments as packed blocks (``infopo_cli.core.packing``): a segment of turn t
-    continues the real prefix ``[:fs_t]``, so it sits at positions from ``fs_t`` and sees that prefix."""
-    return [[(len(sg.ids), sg.fs) for sg in segs] for segs in segments]
-
-
 def segment_mask(
-    segments: list[list[Segment]],
-    prefix_width: int,
-    seg_width: int,
+    lay: shared_prefix.Layout,
+    rows: list[list[int]],
+    plans: list[list[Segment]],
     float_dtype: torch.dtype | None,
 ) -> torch.Tensor:
-    """[B, 1, seg_width, prefix_width + seg_width] mask of the segment pass: a segment's token sees
-    the cached prefix ``[:fs]`` and its own segment up to itself (``block_causal_mask``)."""
-    return block_causal_mask(segment_blocks(segments), prefix_width, seg_width, float_dtype)
+    """[B, 1, S, W + S] mask of the segment pass over laid-out rows ``lay`` ([B, W], cached):
+    row b's segments are those of its trajectories ``rows[b]``, laid end to end in that order
+    (``plans[r]``: trajectory r's). A segment of trajectory r at feedback start ``fs`` sees the
+    cached entries of r's own row, its shared block and its suffix, at positions < fs, and itself
+    causally up to each token. Padding queries see key 0 only (a fully masked row gives NaN)."""
+    width = lay.block.shape[1]
+    seg_width = max(1, max(sum(len(sg.ids) for r in rs for sg in plans[r]) for rs in rows))
+    owned = lay.owns.nonzero(as_tuple=True)
+    block_of = dict(
+        zip(lay.src_row[owned].tolist(), zip(lay.block[owned].tolist(), lay.parent[owned].tolist()))
+    )
+    allow = torch.zeros((len(rows), seg_width, width + seg_width), dtype=torch.bool)
+    for b, rs in enumerate(rows):
+        off = 0
+        for r in rs:
+            blk, parent = block_of[r]
+            own_row = lay.block[b] == blk
+            if parent >= 0:
+                own_row |= lay.block[b] == parent
+            for sg in plans[r]:
+                n = len(sg.ids)
+                allow[b, off : off + n, :width] = own_row & (lay.src_pos[b] < sg.fs)
+                causal = torch.ones(n, n, dtype=torch.bool).tril()
+                allow[b, off : off + n, width + off : width + off + n] = causal
+                off += n
+        allow[b, off:, 0] = True
+    return mask_from_allowed(allow, float_dtype)
 
 
 def _head_logprobs(model, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -116,74 +139,119 @@ def _head_logprobs(model, hidden: torch.Tensor, targets: torch.Tensor) -> torch.
     return torch.cat(out) if out else hidden.new_zeros((0,), dtype=torch.float32)
 
 
-def _prefix_pass(model, prefixes: list[list[int]], wanted: list[list[int]] | None):
-    """Run the real tokens once, keeping keys/values. Returns (cache, width, log-probs): when
-    ``wanted`` is given, a [B, width] float32 CPU tensor with log pi(x_j | x_<j) at every position j
-    listed for the row (0 elsewhere); the output head runs on those positions only."""
+def _groups(
+    model,
+    trajectories: Sequence[Trajectory],
+    plans: list[list[Segment]],
+    prefix_lens: list[int],
+    token_budget: int,
+    share_prefix: bool,
+) -> list[list[tuple[int, list[int]]]]:
+    """Forward calls of the scorer, each a list of ``(shared tokens, trajectories)`` laid-out rows
+    (``core/shared_prefix.py``) whose prefix and segment tokens together stay under
+    ``token_budget`` (rows x widest row). Without ``share_prefix`` every trajectory is a row of its
+    own; with it, the rollouts of one prompt run that prompt once."""
+    todo = [i for i, n in enumerate(prefix_lens) if n > 0]
+    seg = [sum(len(sg.ids) for sg in plans[i]) for i in todo]
+    if share_prefix:
+        seqs = [list(trajectories[i].input_ids[: prefix_lens[i]]) for i in todo]
+        batches = shared_prefix.micro_batches(
+            seqs,
+            [len(x) for x in seqs],  # any common beginning may be shared: the mask cuts at fs
+            token_budget,
+            attention=shared_prefix.attention_weight(model),
+            extra=seg,
+            longest_first=False,
+        )
+    else:
+        costs = [prefix_lens[i] + n for i, n in zip(todo, seg, strict=True)]
+        batches = [[(0, [b]) for b in mb] for mb in token_batches(costs, token_budget, False)]
+    return [[(s, [todo[b] for b in rows]) for s, rows in mb] for mb in batches]
+
+
+def _prefix_pass(
+    model,
+    ids: torch.Tensor,
+    groups: list[tuple[int, list[int]]],
+    lay: shared_prefix.Layout,
+    want: torch.Tensor | None,
+):
+    """Run the real tokens of the laid-out rows (``groups``, laid out as ``lay``) once, keeping
+    keys/values. ``ids``: [N, L] token ids of the batch; ``want``: [N, L] booleans, the positions
+    whose log-prob is asked for (None: none). Returns (cache, log-probs): ``(rows, positions,
+    values)`` of the wanted positions; the output head runs once per laid-out entry asked for.
+
+    The log-prob of x_j is read from the hidden state of x_{j-1}: the previous entry of the
+    laid-out row, except for the first token of a suffix, whose predecessor is the last token of
+    the shared block it continues (the entry at its position minus one). A shared block's entries
+    stand for every member of the group."""
     from transformers import DynamicCache
 
     device = next(model.parameters()).device
-    width = max(len(p) for p in prefixes)
-    ids = torch.zeros((len(prefixes), width), dtype=torch.long)
-    attn = torch.zeros((len(prefixes), width), dtype=torch.long)
-    for r, p in enumerate(prefixes):
-        ids[r, : len(p)] = torch.tensor(p, dtype=torch.long)
-        attn[r, : len(p)] = 1
+    mb = shared_prefix.pack({"input_ids": ids}, lay)
     cache = DynamicCache(config=model.config)
     hidden = model.get_decoder()(
-        input_ids=ids.to(device),
-        attention_mask=attn.to(device),
-        position_ids=torch.arange(width, device=device).expand(len(prefixes), -1),
+        input_ids=mb["input_ids"].to(device),
+        attention_mask=lay.attention_mask(mask_dtype(model)).to(device),
+        position_ids=mb["position_ids"].to(device),
         past_key_values=cache,
         use_cache=True,
     ).last_hidden_state
-    if wanted is None:
-        return cache, width, None
-    rows = torch.tensor([r for r, w in enumerate(wanted) for _ in w], dtype=torch.long)
-    cols = torch.tensor([j for w in wanted for j in w], dtype=torch.long)
-    lp = torch.zeros((len(prefixes), width), dtype=torch.float32)
-    picked = hidden[rows.to(device), (cols - 1).to(device)]
-    lp[rows, cols] = _head_logprobs(model, picked, ids[rows, cols].to(device)).float().cpu()
-    return cache, width, lp
+    if want is None:
+        return cache, None
+    b, c = torch.nonzero(lay.owns & want[lay.src_row, lay.src_pos], as_tuple=True)
+    parts = [(b, c, lay.src_row[b, c])]
+    for g, (s, members) in enumerate(groups):
+        for r in members if s else []:
+            j = want[r, :s].nonzero().flatten()
+            parts.append((torch.full_like(j, g), j, torch.full_like(j, r)))
+    b, c, rows = (torch.cat(x) for x in zip(*parts, strict=True))
+    width = lay.block.shape[1]
+    entries, which = torch.unique(b * width + c, return_inverse=True)
+    eb, ec = entries // width, entries % width
+    first_of_suffix = (lay.parent[eb, ec] >= 0) & (
+        (ec == 0) | (lay.block[eb, (ec - 1).clamp(min=0)] != lay.block[eb, ec])
+    )
+    pred = torch.where(first_of_suffix, lay.src_pos[eb, ec] - 1, ec - 1)
+    targets = mb["input_ids"][eb, ec]
+    lp = _head_logprobs(model, hidden[eb.to(device), pred.to(device)], targets.to(device))
+    return cache, (rows, lay.src_pos[b, c], lp.float().cpu()[which])
 
 
 def _segment_pass(
-    model, segments: list[list[Segment]], cache, prefix_width: int
-) -> list[list[float]]:
-    """Mean counterfactual log-prob of every segment's targets, all segments in one forward call."""
+    model, lay: shared_prefix.Layout, rows: list[list[int]], plans: list[list[Segment]], cache
+) -> dict[int, list[float]]:
+    """Mean counterfactual log-prob of every segment's targets: the segments of each laid-out row's
+    trajectories (``rows[b]``) packed after it (``segment_mask``), all in one forward call."""
     device = next(model.parameters()).device
-    seg_width = max(1, max(sum(len(s.ids) for s in segs) for segs in segments))
-    ids = torch.zeros((len(segments), seg_width), dtype=torch.long)
-    pos = block_positions(segment_blocks(segments), seg_width)
-    rows, cols, targets, owner = [], [], [], []
-    for r, segs in enumerate(segments):
+    blocks = [[(len(sg.ids), sg.fs) for r in rs for sg in plans[r]] for rs in rows]
+    seg_width = max(1, max(sum(n for n, _ in bl) for bl in blocks))
+    ids = torch.zeros((len(rows), seg_width), dtype=torch.long)
+    pick_b, pick_c, targets, owner = [], [], [], []
+    for b, rs in enumerate(rows):
         off = 0
-        for j, sg in enumerate(segs):
-            n = len(sg.ids)
-            ids[r, off : off + n] = torch.tensor(sg.ids, dtype=torch.long)
-            k = len(sg.targets)
-            rows += [r] * k
-            cols += range(off + sg.first_pred, off + sg.first_pred + k)
-            targets += sg.targets
-            owner += [(r, j)] * k
-            off += n
-    mask = segment_mask(segments, prefix_width, seg_width, mask_dtype(model))
+        for r in rs:
+            for j, sg in enumerate(plans[r]):
+                n, k = len(sg.ids), len(sg.targets)
+                ids[b, off : off + n] = torch.tensor(sg.ids, dtype=torch.long)
+                pick_b += [b] * k
+                pick_c += range(off + sg.first_pred, off + sg.first_pred + k)
+                targets += sg.targets
+                owner += [(r, j)] * k
+                off += n
     hidden = model.get_decoder()(
         input_ids=ids.to(device),
-        attention_mask=mask.to(device),
-        position_ids=pos.to(device),
+        attention_mask=segment_mask(lay, rows, plans, mask_dtype(model)).to(device),
+        position_ids=block_positions(blocks, seg_width).to(device),
         past_key_values=cache,
         use_cache=True,
     ).last_hidden_state
-    picked = hidden[torch.tensor(rows, device=device), torch.tensor(cols, device=device)]
+    picked = hidden[torch.tensor(pick_b, device=device), torch.tensor(pick_c, device=device)]
     lp = _head_logprobs(model, picked, torch.tensor(targets, device=device)).float().cpu()
-    sums = [[0.0] * len(segs) for segs in segments]
-    for (r, j), v in zip(owner, lp.tolist()):
+    sums = {r: [0.0] * len(plans[r]) for rs in rows for r in rs}
+    for (r, j), v in zip(owner, lp.tolist(), strict=True):
         sums[r][j] += v
-    return [
-        [sums[r][j] / len(sg.targets) for j, sg in enumerate(segs)]
-        for r, segs in enumerate(segments)
-    ]
+    return {r: [v / len(sg.targets) for v, sg in zip(sums[r], plans[r])] for r in sums}
 
 
 def _autocast(model, enabled: bool):
@@ -200,30 +268,35 @@ def _counterfactual_means(
     prefix_lens: list[int],
     token_budget: int,
     autocast: bool,
+    share_prefix: bool,
     logprob_positions: list[list[int]] | None = None,
 ) -> tuple[list[list[float]], torch.Tensor | None]:
-    """Counterfactual means per segment for every trajectory with ``prefix_lens[i] > 0``; with
-    ``logprob_positions`` also the [N, longest] log-probs of the prefixes at those positions (the
-    old-log-prob pass; 0 elsewhere)."""
+    """Counterfactual means per segment for every trajectory with ``prefix_lens[i] > 0`` (the real
+    tokens ``[:prefix_lens[i]]`` run once); with ``logprob_positions`` also the [N, longest]
+    log-probs of the prefixes at those positions (the old-log-prob pass; 0 elsewhere)."""
     means: list[list[float]] = [[] for _ in trajectories]
-    old = None
+    width = max((len(t.input_ids) for t in trajectories), default=0)
+    ids = torch.zeros((len(trajectories), width), dtype=torch.long)
+    for i, t in enumerate(trajectories):
+        ids[i, : len(t.input_ids)] = torch.as_tensor(t.input_ids, dtype=torch.long)
+    old = want = None
     if logprob_positions is not None:
-        width = max((len(t.input_ids) for t in trajectories), default=0)
         old = torch.zeros((len(trajectories), width), dtype=torch.float32)
-    todo = [i for i, n in enumerate(prefix_lens) if n > 0]
-    costs = [prefix_lens[i] + sum(len(s.ids) for s in plans[i]) for i in todo]
+        want = torch.zeros((len(trajectories), width), dtype=torch.bool)
+        for i, cols in enumerate(logprob_positions):
+            want[i, cols] = True
+    batches = _groups(model, trajectories, plans, prefix_lens, token_budget, share_prefix)
     with torch.no_grad(), _autocast(model, autocast):
-        for batch in token_batches(costs, token_budget, longest_first=False):
-            idx = [todo[b] for b in batch]
-            prefixes = [list(trajectories[i].input_ids[: prefix_lens[i]]) for i in idx]
-            wanted = None if old is None else [logprob_positions[i] for i in idx]
-            cache, width, lp = _prefix_pass(model, prefixes, wanted)
-            if old is not None:
-                old[idx, :width] = lp
-            segs = [plans[i] for i in idx]
-            if any(segs):
-                for i, m in zip(idx, _segment_pass(model, segs, cache, width)):
-                    means[i] = m
+        for groups in batches:
+            members = [r for _, rs in groups for r in rs]
+            lay = shared_prefix.layout(groups, {r: prefix_lens[r] for r in members})
+            cache, lp = _prefix_pass(model, ids, groups, lay, want)
+            if lp is not None:
+                old[lp[0], lp[1]] = lp[2]
+            if any(plans[r] for r in members):
+                got = _segment_pass(model, lay, [rs for _, rs in groups], plans, cache)
+                for r, m in got.items():
+                    means[r] = m
             del cache
     return means, old
 
@@ -250,6 +323,7 @@ def information_gain_fast(
     *,
     token_budget: int = 16384,
     autocast: bool = False,
+    share_prefix: bool = False,
 ) -> list[list[float]]:
     """IG_t for every turn of every trajectory (0.0 where a turn is not scored), equal to
     ``infopo_cli.core.infogain.information_gain`` but reusing ``old_logprobs``.
@@ -258,6 +332,7 @@ def information_gain_fast(
     holds log pi(x_j | x_<j)) from the same model, before the update. token_budget bounds
     rows x (prefix + segment tokens) per forward call. autocast: run under bf16 autocast (use the
     same setting as the pass that produced ``old_logprobs``, so both terms share one precision).
+    share_prefix: the rollouts of one prompt run their common beginning once (same values).
     """
     n_traj = len(trajectories)
     if old_logprobs.dim() != 2 or old_logprobs.shape[0] != n_traj:
@@ -277,7 +352,7 @@ def information_gain_fast(
     model.eval()
     try:
         cf, _ = _counterfactual_means(
-            model, trajectories, plans, prefix_lens, token_budget, autocast
+            model, trajectories, plans, prefix_lens, token_budget, autocast, share_prefix
         )
     finally:
         model.train(was_training)
@@ -292,6 +367,7 @@ def logprobs_and_information_gain(
     token_budget: int = 16384,
     autocast: bool = False,
     action_tokens_only: bool = False,
+    share_prefix: bool = False,
 ) -> tuple[torch.Tensor, list[list[float]]]:
     """Old log-probs [N, L] of the right-padded batch and IG_t per turn, both from one prefix pass
     per trajectory plus the packed counterfactual segments: a training step that uses this needs no
@@ -299,7 +375,8 @@ def logprobs_and_information_gain(
 
     The log-probs are those of ``PolicyTrainer.logprobs`` (0 at position 0 and on padding). With
     ``action_tokens_only`` they are computed on agent tokens only (0 elsewhere), which is all the
-    PPO loss reads, and the output head skips prompt and feedback tokens.
+    PPO loss reads, and the output head skips prompt and feedback tokens. With ``share_prefix``
+    the rollouts of one prompt run that prompt once (``core/shared_prefix.py``; same values).
     """
     if action_tokens_only:
         positions = [
@@ -317,7 +394,14 @@ def logprobs_and_information_gain(
         plans = [plan_segments(tr, placeholder_ids) for tr in trajectories]
         prefix_lens = [len(tr.input_ids) for tr in trajectories]
         cf, old = _counterfactual_means(
-            model, trajectories, plans, prefix_lens, token_budget, autocast, positions
+            model,
+            trajectories,
+            plans,
+            prefix_lens,
+            token_budget,
+            autocast,
+            share_prefix,
+            positions,
         )
     finally:
         model.train(was_training)

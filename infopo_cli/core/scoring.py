@@ -2,7 +2,8 @@
 information gain of every turn, by either implementation (docs/method.md, "Information gain").
 
 - ``fast`` (default): one prefix pass per trajectory gives the old log-probs *and* IG's factual
-  term; the counterfactuals reuse its cached keys/values (``core/infogain_fast.py``).
+  term; the counterfactuals reuse its cached keys/values (``core/infogain_fast.py``). With the
+  trainer's ``share_prefix`` that pass runs each group's prompt once, as the update does.
 - ``naive``: the old-log-prob pass of the update, then two teacher-forced passes per scored turn
   (``core/infogain.py``), the reference the fast scorer is tested against.
 - No information gain (``fusion=none``, plain GRPO): the old-log-prob pass alone, and not even that
@@ -61,6 +62,7 @@ def score(
             token_budget=token_budget,
             autocast=trainer.cfg.autocast == "bf16",
             action_tokens_only=True,
+            share_prefix=trainer.share_prefix,
         )
         return Scores(old, ig, 0.0, time.time() - t0)
     old = trainer.logprobs(tensors) if need_old else None

@@ -222,16 +222,20 @@ def micro_batches(
     token_budget: int,
     min_shared: int = MIN_SHARED,
     attention: float = 0.0,
+    extra: list[int] | None = None,
+    longest_first: bool = True,
 ) -> list[list[tuple[int, list[int]]]]:
     """Micro-batches of shared-prefix rows under ``token_budget``: the groups of
     ``prefix_groups``, each cut into consecutive chunks (``attention``: the weight of
     ``attention_weight``; a longer row shares its prefix with more rows but pays more for its
     dense attention), a chunk further cut where its laid-out size (s + the suffixes) would pass the
     budget (each chunk repeats the shared block; a row over budget runs alone), then the chunks
-    batched as ``token_batches`` batches rows (chunks x longest chunk <= budget)."""
+    batched as ``token_batches`` batches rows (chunks x longest chunk <= budget, in its
+    ``longest_first`` order). ``extra[i]``: tokens that row i adds to its laid-out row besides its
+    own (the information-gain scorer's counterfactual segments)."""
     from infopo_cli.core.trajectory import token_batches
 
-    lengths = [len(x) for x in seqs]
+    lengths = [len(x) + (extra[i] if extra else 0) for i, x in enumerate(seqs)]
     chunks: list[tuple[int, list[int]]] = []
     for s, group in prefix_groups(seqs, first, min_shared):
         for part in _chunks(s, group, lengths, attention) if len(group) > 1 else [group]:
@@ -243,7 +247,7 @@ def micro_batches(
                 cur.append(r)
             chunks.append((s if len(cur) > 1 else 0, cur))
     sizes = [s + sum(lengths[i] - s for i in rows) for s, rows in chunks]
-    return [[chunks[i] for i in b] for b in token_batches(sizes, token_budget)]
+    return [[chunks[i] for i in b] for b in token_batches(sizes, token_budget, longest_first)]
 
 
 def plan(

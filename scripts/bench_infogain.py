@@ -185,6 +185,17 @@ def main() -> None:
 
     trainer = PolicyTrainer(model, TrainerConfig(share_prefix=args.share_prefix))
     share = trainer.share_prefix
+
+    def fused_on_actions():  # the scoring infopo train runs (core/scoring.py)
+        return logprobs_and_information_gain(
+            model,
+            trajs,
+            placeholder_ids,
+            token_budget=budget,
+            action_tokens_only=True,
+            share_prefix=share,
+        )
+
     budget = args.token_budget
 
     # ---- 1. IG scoring alone ---------------------------------------------------------------
@@ -210,16 +221,7 @@ def main() -> None:
             )
         )
         clocks["fused"].append(c)
-        c, _ = timed(
-            lambda: logprobs_and_information_gain(
-                model,
-                trajs,
-                placeholder_ids,
-                token_budget=budget,
-                action_tokens_only=True,
-                share_prefix=share,
-            )
-        )
+        c, _ = timed(fused_on_actions)
         clocks["fused_actions"].append(c)
         c, _ = timed(lambda: trainer.logprobs(tensors))
         clocks["old_lp"].append(c)
@@ -249,16 +251,7 @@ def main() -> None:
         for tr in trajs:
             tr.info_gain = None
         if kind == "infopo":
-            ph["old_lp+ig"], (old, ig) = timed(
-                lambda: logprobs_and_information_gain(
-                    model,
-                    trajs,
-                    placeholder_ids,
-                    token_budget=budget,
-                    action_tokens_only=True,
-                    share_prefix=share,
-                )
-            )
+            ph["old_lp+ig"], (old, ig) = timed(fused_on_actions)
         elif kind == "grpo" and trainer.single_pass:
             old = None  # as infopo train: the update's own log-probs, detached, are the old ones
         else:

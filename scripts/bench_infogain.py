@@ -10,10 +10,11 @@ instead), then on that one batch times:
    also timed with ``action_tokens_only``); both fast scorers are checked against the reference
    (max |difference| is printed).
 2. A training step without the rollout (rollout excluded for both, the batch is the same), each as
-   ``infopo train`` runs it with the trainer's defaults (one PPO epoch, one mini-batch; with
-   ``--share-prefix``, ``trainer.share_prefix=true`` as on the starter):
-   GRPO    = fusion(none) + PPO update; no old-log-prob pass: the batch is used once, so the
-             update takes its own log-probs, detached, as the old ones
+   ``infopo train`` runs it with the trainer's defaults (one PPO epoch, one mini-batch) or with
+   ``--ppo-epochs``, ``--micro-batch-tokens`` and ``--share-prefix`` (the starter's settings:
+   ``--ppo-epochs 2 --micro-batch-tokens 1024 --share-prefix``; its KL term is left out):
+   GRPO    = fusion(none) + PPO update; when the batch is used once, no old-log-prob pass (the
+             update takes its own log-probs, detached, as the old ones), else that pass first
    GRPO+old = old-log-prob pass + fusion(none) + PPO update (GRPO when the batch is used more than
              once: ``ppo_epochs`` or ``mini_batches`` > 1)
    InfoPO  = ``logprobs_and_information_gain`` (old log-probs on agent tokens and IG from one prefix
@@ -116,6 +117,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--token-budget", type=int, default=16384, help="infogain.token_budget")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ppo-epochs", type=int, default=1, help="trainer.ppo_epochs")
+    ap.add_argument(
+        "--micro-batch-tokens", type=int, default=16384, help="trainer.micro_batch_tokens"
+    )
     ap.add_argument(
         "--share-prefix",
         action="store_true",
@@ -183,7 +188,14 @@ def main() -> None:
         f"action tokens {int(tensors['action_mask'].sum())}"
     )
 
-    trainer = PolicyTrainer(model, TrainerConfig(share_prefix=args.share_prefix))
+    trainer = PolicyTrainer(
+        model,
+        TrainerConfig(
+            share_prefix=args.share_prefix,
+            ppo_epochs=args.ppo_epochs,
+            micro_batch_tokens=args.micro_batch_tokens,
+        ),
+    )
     share = trainer.share_prefix
 
     def fused_on_actions():  # the scoring infopo train runs (core/scoring.py)

@@ -18,7 +18,9 @@ more against a user they were not trained with (the overrides given: another vag
 style or simulator), into ``<run>/shifted/`` and ``<setting>/starter_shifted/``; the overrides are
 written to ``<setting>/shift.txt`` for ``scripts/setting_results.py``. Runs go one at a time (the
 CPU is the bottleneck); a finished setting is not re-run when its report exists, and a finished
-shifted evaluation is not re-run either.
+shifted evaluation is not re-run either. An interrupted study resumes: the same command runs only
+the (method, seed) pairs that have no finished run under the setting folder (each seed's missing
+methods in a folder of its own, ``train+s<seed>``), then the evaluations and reports.
 """
 
 from __future__ import annotations
@@ -88,10 +90,10 @@ def policy_model(setting: str) -> str:
     return str(compose_setting(setting)[0].model.name)
 
 
-def sweeps(methods: list[str]) -> list[tuple[str, list[str]]]:
-    """One multirun per set of non-fusion overrides: (sweep dir name, overrides). The methods that
-    only pick a fusion share one sweep over ``fusion=a,b,...`` in ``train``; every other set of
-    overrides gets its own, in ``train_<first method>``."""
+def sweeps(methods: list[str]) -> list[tuple[str, list[str], list[str]]]:
+    """One multirun per set of non-fusion overrides: (sweep dir name, overrides, methods). The
+    methods that only pick a fusion share one sweep over ``fusion=a,b,...`` in ``train``; every
+    other set of overrides gets its own, in ``train_<first method>``."""
     by_rest: dict[tuple[str, ...], list[str]] = {}
     for m in methods:
         rest = tuple(o for o in METHODS[m] if not o.startswith("fusion="))
@@ -100,7 +102,58 @@ def sweeps(methods: list[str]) -> list[tuple[str, list[str]]]:
     for rest, names in by_rest.items():
         fusions = [next(o for o in METHODS[m] if o.startswith("fusion=")) for m in names]
         options = ",".join(dict.fromkeys(f.split("=", 1)[1] for f in fusions))
-        out.append(("train" if not rest else f"train_{names[0]}", [f"fusion={options}", *rest]))
+        sweep = "train" if not rest else f"train_{names[0]}"
+        out.append((sweep, [f"fusion={options}", *rest], names))
+    return out
+
+
+def method_of(cfg: dict) -> str:
+    """The ``METHODS`` name of a training run's config (``config.yaml``)."""
+    fusion = cfg["fusion"]["mode"]
+    if cfg["trainer"].get("dynamic_sampling_max_rounds", 0):
+        return "dapo" if fusion == "none" else f"{fusion}+dynamic_sampling"
+    if (cfg.get("infogain") or {}).get("parsed_only"):
+        return "parsed_only" if fusion == "variance_gated" else f"{fusion}+parsed_only"
+    return fusion
+
+
+def finished(base: Path) -> set[tuple[str, int]]:
+    """(method, seed) of every training run under the setting folder that reached its end
+    evaluation (an interrupted run does not count: it is run again)."""
+    import json
+
+    import yaml
+
+    done = set()
+    for summary in base.glob("train*/**/summary.json"):
+        if "end" in json.loads(summary.read_text()).get("evals", {}):
+            cfg = yaml.safe_load((summary.parent / "config.yaml").read_text())
+            done.add((method_of(cfg), int(cfg["seed"])))
+    return done
+
+
+def pending(
+    methods: list[str], seeds: list[int], done: set[tuple[str, int]], base: Path
+) -> list[tuple[Path, list[str]]]:
+    """The multiruns still to run: (sweep dir, overrides incl. seeds). Nothing done: one per
+    ``sweeps`` entry over every seed, seeds outermost. Else one per seed that misses a method of
+    the entry, over the missing methods, each in a new folder ``<sweep dir>+s<seed>`` (a folder
+    already there keeps its runs: the next free ``-2``, ``-3`` suffix is taken)."""
+    out = []
+    for sweep, overrides, names in sweeps(methods):
+        rest = overrides[1:]  # after the fusion choice
+        if not any((m, s) in done for m in names for s in seeds):
+            out.append((base / sweep, [f"seed={','.join(map(str, seeds))}", *overrides]))
+            continue
+        for s in seeds:
+            todo = [m for m in names if (m, s) not in done]
+            if not todo:
+                continue
+            options = ",".join(dict.fromkeys(METHODS[m][0].split("=", 1)[1] for m in todo))
+            folder, k = base / f"{sweep}+s{s}", 2
+            while folder.exists():
+                folder, k = base / f"{sweep}+s{s}-{k}", k + 1
+            out.append((folder, [f"seed={s}", f"fusion={options}", *rest]))
     return out
 
 
@@ -218,24 +271,26 @@ def main() -> None:
     for setting in args.settings:
         base = out / setting
         tasks = task_overrides(setting)
-        if (base / "report" / "report.md").exists():
-            print(f"{setting}: report exists, training skipped ({base / 'report'})")
+        todo = pending(
+            args.methods or SETTINGS.get(setting, ABLATIONS), seeds, finished(base), base
+        )
+        if not todo and (base / "report" / "report.md").exists():
+            print(f"{setting}: every run finished, training skipped ({base / 'report'})")
             if args.shifted:
                 shifted_evals(base, setting, tasks, args.shifted, n_eval, log)
                 if args.results:
                     write_results(base, args.results, log)
             continue
-        for sweep_dir, overrides in sweeps(args.methods or SETTINGS.get(setting, ABLATIONS)):
+        for sweep_dir, overrides in todo:
+            # seeds outermost: every method has seed 0 done before any has seed 1
             run(
                 [
                     "infopo",
                     "train",
                     "-m",
                     f"+experiment={setting}",
-                    # seeds outermost: every method has seed 0 done before any has seed 1
-                    f"seed={','.join(map(str, seeds))}",
                     *overrides,
-                    f"hydra.sweep.dir={base / sweep_dir}",
+                    f"hydra.sweep.dir={sweep_dir}",
                     *quick_train,
                 ],
                 log,
@@ -250,6 +305,8 @@ def main() -> None:
             "oracle": ["policy=oracle"],
         }
         for name, extra in evals.items():
+            if (base / name / "eval.json").exists():
+                continue
             run(
                 [
                     "infopo",

@@ -122,3 +122,42 @@ def test_mean_and_standard_error(sr):
     assert se == pytest.approx(
         (((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2 / 3) ** 0.5
     )
+
+
+@pytest.fixture(scope="module")
+def compare():
+    spec = importlib.util.spec_from_file_location("compare", SCRIPT.parent / "compare.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_an_interrupted_study_runs_only_what_is_missing(compare, tmp_path):
+    setting = tmp_path / "clarify_toy"
+    fake_run(setting, "variance_gated", 0, {0: 0.1, 40: 0.5}, 0.2)
+    fake_run(setting, "none", 0, {0: 0.1, 40: 0.4}, 0.2)
+    fake_run(setting, "variance_gated", 1, {0: 0.1, 40: 0.5}, 0.2)
+    fake_run(setting, "variance_gated", 2, {0: 0.1, 40: 0.5}, 0.2, parsed_only=True)
+    interrupted = setting / "train" / "none_1"  # started, no end evaluation: run again
+    interrupted.mkdir()
+    (interrupted / "config.yaml").write_text(
+        yaml.safe_dump({"seed": 1, "fusion": {"mode": "none"}, "trainer": {"steps": 40}})
+    )
+    (interrupted / "summary.json").write_text(json.dumps({"evals": {"start": {}}}))
+    done = compare.finished(setting)
+    assert done == {("variance_gated", 0), ("none", 0), ("variance_gated", 1), ("parsed_only", 2)}
+    (setting / "train+s1").mkdir()  # a folder of an earlier resume keeps its runs
+    plan = compare.pending(["variance_gated", "none", "dapo"], [0, 1, 2], done, setting)
+    assert plan == [
+        (setting / "train+s1-2", ["seed=1", "fusion=none"]),
+        (setting / "train+s2", ["seed=2", "fusion=variance_gated,none"]),
+        # dapo has no run yet: one multirun over every seed, as a study's first launch
+        (
+            setting / "train_dapo",
+            ["seed=0,1,2", "fusion=none", "trainer.dynamic_sampling_max_rounds=4"],
+        ),
+    ]
+    # nothing finished: the first launch, seeds outermost
+    assert compare.pending(["variance_gated", "none"], [0, 1], set(), setting) == [
+        (setting / "train", ["seed=0,1", "fusion=variance_gated,none"])
+    ]

@@ -128,11 +128,15 @@ def test_shared_prefix_logprobs_equal_the_padded_ones(tiny_models, impl):  # noq
     torch.testing.assert_close(lp_shared, lp_padded, rtol=1e-5, atol=1e-5)
 
 
-def test_scorer_of_a_sharing_trainer_gives_the_padded_values(tiny_models):  # noqa: F811
+def test_scorer_of_a_sharing_trainer_gives_the_padded_values(tiny_models, monkeypatch):  # noqa: F811
     """``infopo train``'s scoring (old log-probs and information gain in one pass) under a trainer
     with ``share_prefix`` equals the same scoring without it."""
+    from infopo_cli.core import infogain_fast
     from infopo_cli.core.scoring import score
 
+    planned = []
+    groups = infogain_fast._groups
+    monkeypatch.setattr(infogain_fast, "_groups", lambda *a: planned.append(a[-1]) or groups(*a))
     model = tiny_models["sdpa"]
     trajs, _ = _grouped_trajectories(seed=3)
     tensors = Batch(trajs).tensors()
@@ -142,6 +146,7 @@ def test_scorer_of_a_sharing_trainer_gives_the_padded_values(tiny_models):  # no
         out[share] = score(
             trainer, trajs, tensors, [5, 6], impl="fast", token_budget=400, with_info_gain=True
         )
+    assert planned == [False, True]  # the trainer's share_prefix reaches the scorer's planner
     torch.testing.assert_close(out[True].old_logprobs, out[False].old_logprobs, rtol=0, atol=1e-5)
     ig = [
         (a, b) for ra, rb in zip(out[True].info_gain, out[False].info_gain) for a, b in zip(ra, rb)

@@ -209,9 +209,7 @@ def _prefix_pass(
     width = lay.block.shape[1]
     entries, which = torch.unique(b * width + c, return_inverse=True)
     eb, ec = entries // width, entries % width
-    first_of_suffix = (lay.parent[eb, ec] >= 0) & (
-        (ec == 0) | (lay.block[eb, (ec - 1).clamp(min=0)] != lay.block[eb, ec])
-    )
+    first_of_suffix = (lay.parent[eb, ec] >= 0) & lay.starts[eb, ec]
     pred = torch.where(first_of_suffix, lay.src_pos[eb, ec] - 1, ec - 1)
     targets = mb["input_ids"][eb, ec]
     lp = _head_logprobs(model, hidden[eb.to(device), pred.to(device)], targets.to(device))

@@ -108,6 +108,14 @@ class Layout:
         """[B, W]: an entry's position in its own row (0 on padding)."""
         return self.src_pos * self.valid
 
+    @property
+    def starts(self) -> torch.Tensor:
+        """[B, W]: an entry that begins its block (the first of a row, or after a block boundary)."""
+        starts = torch.zeros_like(self.valid)
+        starts[:, 1:] = self.block[:, 1:] != self.block[:, :-1]
+        starts[:, 0] = True
+        return starts
+
     def attention_mask(self, float_dtype: torch.dtype | None) -> torch.Tensor:
         """[B, 1, W, W]: an entry sees the entries before it in its own block and in its parent
         block. Padding queries see key 0 only (a fully masked row gives NaN). ``float_dtype`` None:
@@ -164,11 +172,8 @@ def pack(tensors: dict[str, torch.Tensor], lay: Layout, score_key: str = "action
         for k, v in tensors.items()
         if v.dim() == 2
     }
-    starts = torch.zeros_like(lay.valid)
-    starts[:, 1:] = lay.block[:, 1:] != lay.block[:, :-1]
-    starts[:, 0] = True
     if score_key in out:
-        out[score_key] = out[score_key] * (lay.owns & ~starts).to(out[score_key].dtype)
+        out[score_key] = out[score_key] * (lay.owns & ~lay.starts).to(out[score_key].dtype)
     out["position_ids"] = lay.position_ids
     return out
 
